@@ -1,0 +1,97 @@
+"""The four operations over the router: which backend answers, and the static-store fallback.
+
+Rules:
+* `get`: the route's backend answers first; when it has nothing, the static store does (a secret a user
+  stored for that host with `docker login` still works). Route `none` is always not-found.
+* `store`: a `helper` route stores into that helper; every other route stores into the static store,
+  so nothing a user sends is ever refused or lost (no "not implemented" as the cloud helpers answer).
+* `erase`: the same place `store` wrote to; erasing nothing succeeds.
+* `list`: the static store's entries; never fails, never fetches anything.
+"""
+
+from __future__ import annotations
+
+from . import log, paths
+from .backends.base import Backend, Credentials
+from .backends.store import StaticStore, open_store
+from .config import Config, RouteSpec
+from .config import load as load_config
+from .errors import CredentialsNotFound
+from .hosts import RegistryKey
+from .router import Route, route_for
+
+
+class Switchboard:
+    """One helper invocation's view of the configuration and the static store (opened lazily)."""
+
+    def __init__(self, config: Config | None = None, static: StaticStore | None = None) -> None:
+        self.config = config if config is not None else load_config(paths.routes_file())
+        self._static = static
+
+    @property
+    def static(self) -> StaticStore:
+        """The static store (keychain or encrypted file)."""
+        if self._static is None:
+            self._static = open_store(self.config.store_kind)
+        return self._static
+
+    def route(self, key: RegistryKey) -> Route:
+        """The route for `key`."""
+        return route_for(key, self.config)
+
+    def backend(self, spec: RouteSpec) -> Backend:
+        """The backend object for a route."""
+        kind = spec.backend
+        if kind == "store":
+            return self.static
+        if kind == "none":
+            return Backend()
+        if kind == "env":
+            from .backends.env import EnvBackend
+
+            return EnvBackend.from_params(spec.params)
+        if kind == "file":
+            from .backends.mounted import MountedFileBackend
+
+            return MountedFileBackend(spec.params)
+        if kind == "helper":
+            from .backends.delegate import DEFAULT_TIMEOUT_S, DelegateBackend
+
+            timeout = spec.params.get("timeout", DEFAULT_TIMEOUT_S)
+            return DelegateBackend(str(spec.params["helper"]), float(timeout))  # type: ignore[arg-type]
+        from .backends.pending import PendingTokenBackend
+
+        return PendingTokenBackend(kind)
+
+    def get(self, key: RegistryKey) -> Credentials:
+        """Credentials for `key`, or CredentialsNotFound."""
+        route = self.route(key)
+        if route.backend == "store":
+            return self.static.get(key)
+        if route.backend == "none":
+            raise CredentialsNotFound()
+        try:
+            return self.backend(route.spec).get(key)
+        except CredentialsNotFound:
+            log.log(f"get {key.raw}: {route.backend} route has nothing; trying the static store")
+        return self.static.get(key)
+
+    def _writer(self, key: RegistryKey) -> Backend:
+        route = self.route(key)
+        return self.backend(route.spec) if route.backend == "helper" else self.static
+
+    def store(self, key: RegistryKey, creds: Credentials) -> None:
+        """Save `creds` for `key`."""
+        self._writer(key).store(key, creds)
+
+    def erase(self, key: RegistryKey) -> None:
+        """Forget `key` (and its aliases); nothing to forget is fine."""
+        self._writer(key).erase(key)
+
+    def list(self) -> dict[str, str]:
+        """Stored keys and their usernames."""
+        try:
+            return self.static.list()
+        except Exception as exc:  # list must never fail (PROTOCOL.md §2.4); say why in the log
+            log.log(f"list: {type(exc).__name__}: {exc}")
+            return {}

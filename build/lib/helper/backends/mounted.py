@@ -1,0 +1,90 @@
+"""Credentials from mounted files: a Kubernetes secret's `username`/`password` files, or a
+`.dockerconfigjson` (the `auths` map Docker and Kubernetes use).
+
+Route parameters: `username_file` and `secret_file`, or `username` with `secret_file`, or
+`dockerconfigjson`. Files are read at call time, so a rotated secret is picked up at once. A missing
+file or host is not-found; a file that exists but cannot be parsed is an error naming it.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+
+from .. import hosts
+from ..errors import CredentialsNotFound, StoreError
+from ..hosts import RegistryKey
+from .base import Backend, Credentials
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip("\r\n")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"cannot read {path}: {type(exc).__name__}") from None
+
+
+def _from_auth(entry: dict[str, object]) -> Credentials | None:
+    if isinstance(entry.get("identitytoken"), str) and entry["identitytoken"]:
+        return Credentials("<token>", str(entry["identitytoken"]))
+    if isinstance(entry.get("username"), str) and isinstance(entry.get("password"), str):
+        return Credentials(str(entry["username"]), str(entry["password"]))
+    auth = entry.get("auth")
+    if isinstance(auth, str) and auth:
+        try:
+            user, sep, secret = binascii.a2b_base64(auth.encode("ascii")).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeError):
+            return None
+        if sep:
+            return Credentials(user, secret)
+    return None
+
+
+class MountedFileBackend(Backend):
+    """Reads credentials from files on disk."""
+
+    kind = "file"
+
+    def __init__(self, params: dict[str, object]) -> None:
+        self.params = params
+
+    def _from_dockerconfig(self, path: str, key: RegistryKey) -> Credentials:
+        text = _read_text(path)
+        if text is None:
+            raise CredentialsNotFound()
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            raise StoreError(f"{path} is not valid JSON") from None
+        auths = doc.get("auths", doc) if isinstance(doc, dict) else None
+        if not isinstance(auths, dict):
+            raise StoreError(f"{path} has no 'auths' object")
+        wanted = [key.raw, *key.candidates()]
+        by_canonical = {hosts.parse(name).canonical: name for name in auths}
+        for want in wanted:
+            name = want if want in auths else by_canonical.get(want)
+            entry = auths.get(name) if name is not None else None
+            if isinstance(entry, dict):
+                creds = _from_auth(entry)
+                if creds is not None:
+                    return creds
+        raise CredentialsNotFound()
+
+    def get(self, key: RegistryKey) -> Credentials:
+        if "dockerconfigjson" in self.params:
+            return self._from_dockerconfig(str(self.params["dockerconfigjson"]), key)
+        secret = _read_text(str(self.params["secret_file"]))
+        if "username_file" in self.params:
+            username = _read_text(str(self.params["username_file"]))
+        else:
+            username = str(self.params.get("username", ""))
+        if not secret or not username:
+            raise CredentialsNotFound()
+        return Credentials(username, secret)
+
+    def describe(self, key: RegistryKey) -> list[tuple[str, str]]:
+        return [(name, str(value)) for name, value in self.params.items()
+                if name in ("dockerconfigjson", "username_file", "secret_file", "username")]

@@ -1,0 +1,137 @@
+"""Private folders, atomic file replacement and an inter-process lock, on POSIX and Windows."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from types import TracebackType
+
+from .errors import StoreError
+
+LOCK_TIMEOUT_S = 20.0  # a writer holds the lock for milliseconds; 20 s means something is wrong
+_POLL_S = 0.005  # short sleeps: 32 parallel `store`s must not wait for each other for long
+
+
+def ensure_private_dir(path: str) -> None:
+    """Create `path` (and parents) as 0700; tighten an existing one we own. Raises StoreError."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        if sys.platform != "win32":
+            mode = os.stat(path).st_mode & 0o777
+            if mode & 0o077:
+                os.chmod(path, 0o700)
+    except OSError as exc:
+        raise StoreError(f"cannot create the private folder {path}: {exc.strerror}; "
+                         "set SWITCHBOARD_DATA_DIR to a writable folder") from None
+
+
+def read_bytes(path: str) -> bytes | None:
+    """The file's bytes, or None when it does not exist."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Replace `path` with `data` so that readers see the old or the new file, never a mix.
+
+    Temp file in the same folder (0600), fsync, rename over, fsync the folder: a SIGKILL or a power cut
+    at any point leaves either version intact.
+    """
+    folder = os.path.dirname(path) or "."
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}-{time.monotonic_ns()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if sys.platform != "win32":
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def remove_stale_temps(path: str) -> None:
+    """Delete temp files a killed writer left behind. Call only while holding the lock."""
+    folder = os.path.dirname(path) or "."
+    prefix = f".{os.path.basename(path)}.tmp-"
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
+
+
+class FileLock:
+    """An exclusive lock on `path` between processes (flock on POSIX, msvcrt on Windows).
+
+    The operating system releases it when the holder dies, even by SIGKILL, so no lock outlives its
+    holder. Acquisition polls and gives up after `timeout` seconds with a StoreError, never hanging.
+    """
+
+    def __init__(self, path: str, timeout: float = LOCK_TIMEOUT_S) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._fd: int | None = None
+
+    def __enter__(self) -> FileLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                _try_lock(fd)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise StoreError(f"the store is locked by another process ({self.path}) for more "
+                                     f"than {self.timeout:.0f} s; check for a stuck "
+                                     "docker-credential-switchboard process") from None
+                time.sleep(_POLL_S)
+        self._fd = fd
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._fd is not None:
+            _unlock(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)

@@ -1,0 +1,93 @@
+"""Find a real OS keychain through `keyring`, cheaply, or say there is none.
+
+Backends are instantiated directly rather than through keyring's entry-point discovery: that costs
+~80 ms of imports per call, and a PyInstaller build loses entry points altogether (keyring#324).
+On Linux the Secret Service is only probed when a D-Bus session bus exists, so a headless CI runner
+pays nothing. `PYTHON_KEYRING_BACKEND` (keyring's own variable) still selects any other backend.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import log
+
+SERVICE = "docker-credential-switchboard"
+
+_cached: list[object | None] = []
+
+
+def _session_bus_present() -> bool:
+    if os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        return True
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return runtime is not None and os.path.exists(os.path.join(runtime, "bus"))
+
+
+def _load() -> object | None:
+    named = os.environ.get("PYTHON_KEYRING_BACKEND")
+    if named:
+        import keyring.core
+
+        return keyring.core.load_keyring(named)
+    if sys.platform == "darwin":
+        import keyring.backends.macOS
+
+        return keyring.backends.macOS.Keyring()
+    if sys.platform == "win32":
+        import keyring.backends.Windows
+
+        return keyring.backends.Windows.WinVaultKeyring()
+    if not _session_bus_present():
+        return None
+    import keyring.backends.SecretService
+
+    backend = keyring.backends.SecretService.Keyring()  # type: ignore[no-untyped-call]
+    try:
+        viable = backend.priority > 0  # the property raises when no Secret Service answers
+    except Exception as exc:  # any failure means "not viable": fall back to the encrypted file
+        log.log(f"keychain: Secret Service not available ({type(exc).__name__})")
+        return None
+    return backend if viable else None
+
+
+def backend() -> object | None:
+    """The keyring backend to use, or None when this machine has no viable keychain."""
+    if not _cached:
+        try:
+            _cached.append(_load())
+        except Exception as exc:
+            log.log(f"keychain: unavailable ({type(exc).__name__})")
+            _cached.append(None)
+    return _cached[0]
+
+
+def get(name: str) -> str | None:
+    """The keychain item `name` of our service, or None."""
+    kr = backend()
+    if kr is None:
+        return None
+    value = kr.get_password(SERVICE, name)  # type: ignore[attr-defined]
+    return value if isinstance(value, str) else None
+
+
+def put(name: str, value: str) -> None:
+    """Create or replace the keychain item `name`."""
+    kr = backend()
+    if kr is None:
+        raise RuntimeError("no keychain")
+    kr.set_password(SERVICE, name, value)  # type: ignore[attr-defined]
+
+
+def delete(name: str) -> None:
+    """Delete the keychain item `name`; nothing happens when it does not exist."""
+    kr = backend()
+    if kr is None:
+        return
+    import keyring.errors
+
+    try:
+        kr.delete_password(SERVICE, name)  # type: ignore[attr-defined]
+    except keyring.errors.PasswordDeleteError:
+        pass

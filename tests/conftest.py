@@ -1,0 +1,110 @@
+"""Shared fixtures: an isolated HOME for every test, the helper executable under test, tool checks.
+
+`SWITCHBOARD_HELPER` names the executable the end-to-end tests drive (the pip-installed script by
+default; `build/test` also points it at other builds). With `CI=true` a missing tool fails the test
+instead of skipping it, so CI never passes by skipping silently.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helper import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+NOT_FOUND = "credentials not found in native keychain"
+
+
+def require_tool(name: str) -> str:
+    """The path of `name`, or skip (fail under CI=true) when it is not installed."""
+    found = shutil.which(name)
+    if found:
+        return found
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{name} is not installed, and CI=true forbids skipping: build/test installs it")
+    pytest.skip(f"{name} is not installed")
+
+
+def helper_executable() -> str:
+    """The docker-credential-switchboard executable under test."""
+    named = os.environ.get("SWITCHBOARD_HELPER")
+    if named:
+        return named
+    venv = Path(sys.executable).parent / "docker-credential-switchboard"
+    if venv.exists():
+        return str(venv)
+    return require_tool("docker-credential-switchboard")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own HOME, XDG folders and data folder, and no cloud or keychain variables."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in list(os.environ):
+        if name.startswith(("SWITCHBOARD_", "AWS_", "GOOGLE_", "AZURE_", "DOCKER_", "REGISTRY_AUTH")) \
+                and name != "SWITCHBOARD_HELPER":
+            monkeypatch.delenv(name)
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(home / "run"))
+    (home / "run").mkdir(mode=0o700)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # the keychain probe is cached per process; tests switch D-Bus on and off
+    from helper import keychain
+
+    keychain._cached.clear()
+    return home
+
+
+class Result:
+    """What one in-process or subprocess run gave."""
+
+    def __init__(self, code: int, out: str, err: str = "") -> None:
+        self.code = code
+        self.out = out
+        self.err = err
+
+    def json(self) -> object:
+        import json
+
+        return json.loads(self.out)
+
+
+def call(action: str | list[str], data: str | bytes = b"") -> Result:
+    """Run the helper in-process, as a client would with `data` on stdin."""
+    argv = [action] if isinstance(action, str) else action
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    out = io.StringIO()
+    code = cli.main(argv, io.BytesIO(raw), out)
+    return Result(code, out.getvalue())
+
+
+def run_helper(action: str | list[str], data: str | bytes | None = b"", env: dict[str, str] | None = None,
+               timeout: float = 30, executable: str | None = None) -> Result:
+    """Run the real executable in a subprocess."""
+    argv = [executable or helper_executable(), *([action] if isinstance(action, str) else action)]
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    proc = subprocess.run(argv, input=raw, capture_output=True, timeout=timeout, env=env,
+                          stdin=subprocess.DEVNULL if raw is None else None)
+    return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+
+
+@pytest.fixture
+def routes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A routes file path set in SWITCHBOARD_CONFIG; tests write it."""
+    path = tmp_path / "routes.toml"
+    monkeypatch.setenv("SWITCHBOARD_CONFIG", str(path))
+    yield path
