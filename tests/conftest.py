@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,7 +78,7 @@ class Result:
         self.out = out
         self.err = err
 
-    def json(self) -> object:
+    def json(self) -> Any:
         import json
 
         return json.loads(self.out)
