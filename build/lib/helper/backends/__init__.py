@@ -1,1 +1,0 @@
-"""Backends: one module each behind the small `Backend` interface of `base`."""
