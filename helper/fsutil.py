@@ -92,21 +92,34 @@ class FileLock:
         self.timeout = timeout
         self._fd: int | None = None
 
-    def __enter__(self) -> FileLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+    def acquire(self, wait: bool = True) -> bool:
+        """Take the lock, waiting up to `timeout` (StoreError after that) or not at all (False if taken)."""
+        if self._fd is not None:
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot open the lock file {self.path}: {exc.strerror}") from None
         deadline = time.monotonic() + self.timeout
         while True:
             try:
                 _try_lock(fd)
                 break
             except OSError:
+                if not wait:
+                    os.close(fd)
+                    return False
                 if time.monotonic() > deadline:
                     os.close(fd)
-                    raise StoreError(f"the store is locked by another process ({self.path}) for more "
-                                     f"than {self.timeout:.0f} s; check for a stuck "
-                                     "docker-credential-switchboard process") from None
+                    raise StoreError(f"{self.path} is locked by another process for more than "
+                                     f"{self.timeout:.0f} s; check for a stuck docker-credential-switchboard "
+                                     "process") from None
                 time.sleep(_POLL_S)
         self._fd = fd
+        return True
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
