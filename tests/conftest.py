@@ -51,7 +51,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     for name in list(os.environ):
-        if name.startswith(("SWITCHBOARD_", "AWS_", "GOOGLE_", "AZURE_", "DOCKER_", "REGISTRY_AUTH")) \
+        if name.startswith(("SWITCHBOARD_", "AWS_", "GOOGLE_", "AZURE_", "DOCKER_", "REGISTRY_AUTH", "NGC_",
+                            "GITHUB_", "CLOUDSDK_")) \
                 and name != "SWITCHBOARD_HELPER":
             monkeypatch.delenv(name)
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
@@ -62,7 +63,15 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(home / "run"))
     (home / "run").mkdir(mode=0o700)
+    # No test may reach a cloud metadata address: point every SDK's metadata host at a closed loopback port.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / ".config/gcloud"))
+    for name in ("GCE_METADATA_ROOT", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "HTTPS_PROXY",
+                 "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
     # the keychain probe is cached per process; tests switch D-Bus on and off
     from helper import keychain
 

@@ -19,7 +19,7 @@ from ..hosts import RegistryKey
 from .base import Backend, Credentials, Rows
 
 FORMAT = "docker-credential-switchboard/store/1"
-KEYRING_ITEM = "file-store-key"
+KEYRING_ITEM_PREFIX = "file-store-key-"  # + a random id kept in the store header: one item per store
 Doc = dict[str, object]
 Entries = dict[str, dict[str, object]]
 
@@ -103,8 +103,11 @@ class EncryptedFileStore(Backend):
                 raise StoreError(f"the key header of {self.path} is damaged") from None
             return crypto.derive_key(passphrase, salt, n, r, p)
         if source == "keyring":
+            item = header.get("item")
+            if not isinstance(item, str) or not item.startswith(KEYRING_ITEM_PREFIX):
+                raise StoreError(f"the key header of {self.path} is damaged")
             try:
-                value = keychain.get(KEYRING_ITEM)
+                value = keychain.get(item)
                 key = bytes.fromhex(value) if value else b""
             except Exception as exc:
                 raise StoreError(f"cannot read the store key from the keychain ({type(exc).__name__}); "
@@ -169,8 +172,13 @@ class EncryptedFileStore(Backend):
                       "n": crypto.SCRYPT_N, "r": crypto.SCRYPT_R, "p": crypto.SCRYPT_P}
         elif keychain.backend() is not None:
             key = crypto.new_key()
-            keychain.put(KEYRING_ITEM, key.hex())
-            header = {"source": "keyring"}
+            item = KEYRING_ITEM_PREFIX + os.urandom(8).hex()
+            try:
+                keychain.put(item, key.hex())
+            except Exception as exc:
+                raise StoreError(f"the keychain refused the store key ({type(exc).__name__}); unlock the "
+                                 "keychain and retry") from None
+            header = {"source": "keyring", "item": item}
         else:
             existing = fsutil.read_bytes(self.key_path)
             if existing is not None and len(existing) == crypto.KEY_BYTES:

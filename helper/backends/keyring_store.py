@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 from .. import fsutil, keychain, log
@@ -74,8 +75,9 @@ class KeyringStore(Backend):
             try:
                 keychain.put(key.raw, value)
             except Exception as exc:
-                raise StoreError(f"the keychain refused the secret ({type(exc).__name__}); Windows Credential "
-                                 "Locker holds at most 2.5 KB: set SWITCHBOARD_STORE=file for larger ones") from None
+                hint = ("Windows Credential Locker holds at most 2.5 KB: set SWITCHBOARD_STORE=file for larger "
+                        "secrets" if sys.platform == "win32" else "unlock the keychain, or set SWITCHBOARD_STORE=file")
+                raise StoreError(f"the keychain refused the secret ({type(exc).__name__}); {hint}") from None
             index = self._index()
             index[key.raw] = {"username": creds.username, "canonical": key.canonical, "stored": time.time()}
             self._write_index(index)

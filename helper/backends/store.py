@@ -29,12 +29,17 @@ class StaticStore(Backend):
         self.fallback = fallback
 
     def get(self, key: RegistryKey) -> Credentials:
-        try:
+        if self.fallback is None:
             return self.primary.get(key)
-        except CredentialsNotFound:
-            if self.fallback is None:
-                raise
-        return self.fallback.get(key)
+        # The exact key wins over an alias across both stores, as it does within one.
+        exact = RegistryKey(key.raw)
+        for backend, asked in ((self.primary, exact), (self.fallback, exact), (self.primary, key),
+                               (self.fallback, key)):
+            try:
+                return backend.get(asked)
+            except CredentialsNotFound:
+                continue
+        raise CredentialsNotFound()
 
     def store(self, key: RegistryKey, creds: Credentials) -> None:
         self.primary.store(key, creds)
