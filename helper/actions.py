@@ -59,9 +59,32 @@ class Switchboard:
 
             timeout = spec.params.get("timeout", DEFAULT_TIMEOUT_S)
             return DelegateBackend(str(spec.params["helper"]), float(timeout))  # type: ignore[arg-type]
-        from .backends.pending import PendingTokenBackend
+        return self._token_backend(spec)
 
-        return PendingTokenBackend(kind)
+    def _token_backend(self, spec: RouteSpec) -> Backend:
+        from .cache import TokenCache
+
+        cache = TokenCache()
+        kind = spec.backend
+        if kind == "ecr":
+            from .backends.ecr import EcrBackend
+
+            return EcrBackend(spec, cache)
+        if kind == "ecr-public":
+            from .backends.ecr import EcrPublicBackend
+
+            return EcrPublicBackend(spec, cache)
+        if kind == "gcp":
+            from .backends.gcp import GcpBackend
+
+            return GcpBackend(spec, cache)
+        if kind == "acr":
+            from .backends.acr import AcrBackend
+
+            return AcrBackend(spec, cache)
+        from .backends.exec import ExecBackend
+
+        return ExecBackend(spec, cache)
 
     def get(self, key: RegistryKey) -> Credentials:
         """Credentials for `key`, or CredentialsNotFound."""
@@ -89,9 +112,20 @@ class Switchboard:
         self._writer(key).erase(key)
 
     def list(self) -> dict[str, str]:
-        """Stored keys and their usernames."""
+        """Stored keys and their usernames, plus registries with a valid cached token. Never fetches."""
+        found: dict[str, str] = {}
         try:
-            return self.static.list()
+            from . import tokens
+            from .cache import TokenCache
+
+            cache = TokenCache()
+            for server, _, token in cache.entries():
+                if token.state(cache.clock()) != tokens.EXPIRED:
+                    found[server] = token.username
         except Exception as exc:  # list must never fail (PROTOCOL.md §2.4); say why in the log
+            log.log(f"list: token cache: {type(exc).__name__}: {exc}")
+        try:
+            found.update(self.static.list())
+        except Exception as exc:
             log.log(f"list: {type(exc).__name__}: {exc}")
-            return {}
+        return found

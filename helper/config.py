@@ -34,8 +34,8 @@ PARAMS: dict[str, frozenset[str]] = {
     "ecr": frozenset({"profile", "role_arn", "external_id", "session_name", "region", "registry"}),
     "ecr-public": frozenset({"profile", "role_arn", "external_id", "session_name"}),
     "gcp": frozenset({"impersonate", "scopes"}),
-    "acr": frozenset({"tenant", "client_id"}),
-    "exec": frozenset({"command", "timeout", "ttl"}),
+    "acr": frozenset({"tenant", "client_id", "scope"}),
+    "exec": frozenset({"command", "timeout", "ttl", "username"}),
 }
 
 

@@ -39,7 +39,9 @@ def log(message: str) -> None:
     debug = debug_enabled()
     if not target and not debug:
         return
-    line = f"switchboard[{os.getpid()}] {redact(message)}"
+    # one line per record, bounded: SDK errors can carry whole HTML pages
+    flat = " ".join(message.split())
+    line = f"switchboard[{os.getpid()}] {redact(flat if len(flat) <= 600 else flat[:600] + '...')}"
     if debug:
         print(line, file=sys.stderr)
     if target:

@@ -69,7 +69,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
     monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9")
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / ".config/gcloud"))
-    for name in ("GCE_METADATA_ROOT", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "HTTPS_PROXY",
+    for name in ("GCE_METADATA_ROOT", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IMDS_ENDPOINT", "MSI_ENDPOINT",
+                 "MSI_SECRET", "HTTPS_PROXY",
                  "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
     # the keychain probe is cached per process; tests switch D-Bus on and off

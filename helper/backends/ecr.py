@@ -1,0 +1,170 @@
+"""Amazon ECR and ECR Public: `GetAuthorizationToken` through botocore, one token per registry identity.
+
+Region, FIPS and dual-stack come from the host (`<account>.dkr.ecr[-fips].<region>.<partition suffix>`,
+`<account>.dkr-ecr[-fips].<region>.on.aws`); a route may name a `registry` for an alias host, a
+`profile`, a `role_arn` (with `external_id`, `session_name`) and a `region`. Everything else is the
+standard AWS chain as the AWS CLI reads it (environment including AWS_ENDPOINT_URL and AWS_CA_BUNDLE,
+shared config and SSO, web identity, container and instance roles), with short timeouts.
+botocore is imported only here, only when a token must be fetched.
+"""
+
+from __future__ import annotations
+
+import binascii
+import os
+
+from ..hosts import RegistryKey, parse
+from ..tokens import Token, now
+from .base import Rows
+from .token_base import TokenBackend
+
+USERNAME = "AWS"
+CONNECT_TIMEOUT_S = 3  # an unreachable endpoint must not stall a pull for minutes (ECR helper #137)
+READ_TIMEOUT_S = 10
+MAX_ATTEMPTS = 2  # one retry: throttling happens, but every retry is paid by the person waiting
+
+
+class EcrHost:
+    """What an ECR registry host says about itself."""
+
+    __slots__ = ("account", "dualstack", "fips", "region")
+
+    def __init__(self, account: str, region: str, fips: bool, dualstack: bool) -> None:
+        self.account = account
+        self.region = region
+        self.fips = fips
+        self.dualstack = dualstack
+
+
+def parse_ecr_host(host: str) -> EcrHost:
+    """Split `123456789012.dkr.ecr.eu-west-1.amazonaws.com` and its FIPS and dual-stack forms."""
+    labels = host.split(".")
+    account = labels[0]
+    if len(account) != 12 or not account.isdigit():
+        raise ValueError(f"{host} is not an ECR registry host (the first label must be a 12-digit account)")
+    if labels[1:3] in (["dkr", "ecr"], ["dkr", "ecr-fips"]):
+        fips, dualstack, region = labels[2] == "ecr-fips", False, labels[3]
+    elif labels[1] in ("dkr-ecr", "dkr-ecr-fips"):
+        fips, dualstack, region = labels[1] == "dkr-ecr-fips", True, labels[2]
+    else:
+        raise ValueError(f"{host} is not an ECR registry host")
+    return EcrHost(account, region, fips, dualstack)
+
+
+def _session(profile: str | None) -> object:
+    import botocore.session
+
+    session = botocore.session.Session(profile=profile)
+    # Bound the instance-metadata probe for machines that are not on EC2 (no minute-long hangs).
+    if not os.environ.get("AWS_METADATA_SERVICE_TIMEOUT"):
+        session.set_config_variable("metadata_service_timeout", 1)
+    if not os.environ.get("AWS_METADATA_SERVICE_NUM_ATTEMPTS"):
+        session.set_config_variable("metadata_service_num_attempts", 1)
+    return session
+
+
+def _config(**extra: object) -> object:
+    from botocore.config import Config
+
+    return Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
+                  retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"}, **extra)
+
+
+def _client(params: dict[str, object], service: str, region: str, **config: object) -> object:
+    session = _session(str(params["profile"]) if "profile" in params else None)
+    role_arn = params.get("role_arn")
+    if role_arn:
+        sts = session.create_client("sts", region_name=region, config=_config())  # type: ignore[attr-defined]
+        kwargs = {"RoleArn": str(role_arn), "RoleSessionName": str(params.get("session_name") or
+                                                                    "docker-credential-switchboard")}
+        if params.get("external_id"):
+            kwargs["ExternalId"] = str(params["external_id"])
+        creds = sts.assume_role(**kwargs)["Credentials"]
+        return session.create_client(  # type: ignore[attr-defined]
+            service, region_name=region, config=_config(**config), aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+    return session.create_client(service, region_name=region, config=_config(**config))  # type: ignore[attr-defined]
+
+
+def _decode(authorization_token: str) -> tuple[str, str]:
+    user, sep, password = binascii.a2b_base64(authorization_token.encode("ascii")).decode("utf-8").partition(":")
+    if not sep:
+        raise ValueError("the authorization token is not base64 of user:password")
+    return user, password
+
+
+def _identity(params: dict[str, object]) -> str:
+    profile = str(params.get("profile") or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
+                  or "default")
+    return f"profile={profile}|role={params.get('role_arn') or ''}|external_id={params.get('external_id') or ''}"
+
+
+def _caching() -> bool:
+    return not os.environ.get("AWS_ECR_DISABLE_CACHE")  # amazon-ecr-credential-helper's switch, any value
+
+
+class EcrBackend(TokenBackend):
+    """Private ECR registries."""
+
+    kind = "ecr"
+
+    def _target(self, key: RegistryKey) -> tuple[str, EcrHost]:
+        alias = self.spec.params.get("registry")
+        host = parse(str(alias)).host if alias else key.host
+        if host is None:
+            raise ValueError(f"registry {alias!r} is not a host")
+        return host, parse_ecr_host(host)
+
+    def _region(self, target: EcrHost) -> str:
+        return str(self.spec.params.get("region") or target.region)
+
+    def cache_key(self, key: RegistryKey) -> str:
+        host, target = self._target(key)
+        return f"ecr|{self.spec.source}|{host}|region={self._region(target)}|{_identity(self.spec.params)}"
+
+    def server(self, key: RegistryKey) -> str:
+        return self._target(key)[0] if self.spec.params.get("registry") else (key.hostport or key.raw)
+
+    def caching(self) -> bool:
+        return _caching()
+
+    def fetch(self, key: RegistryKey) -> Token:
+        _, target = self._target(key)
+        client = _client(self.spec.params, "ecr", self._region(target),
+                         use_fips_endpoint=target.fips, use_dualstack_endpoint=target.dualstack)
+        started = now()
+        answer = client.get_authorization_token(registryIds=[target.account])  # type: ignore[attr-defined]
+        data = answer["authorizationData"][0]
+        user, password = _decode(data["authorizationToken"])
+        return Token(user or USERNAME, password, data["expiresAt"].timestamp(), started)
+
+    def identity(self, key: RegistryKey) -> Rows:
+        try:
+            target = self._target(key)[1]
+        except ValueError as exc:
+            return [("registry", str(exc))]
+        return [("registry", f"account {target.account}, region {self._region(target)}"
+                 + (", FIPS" if target.fips else "") + (", dual-stack" if target.dualstack else "")),
+                ("aws identity", _identity(self.spec.params).replace("|", ", "))]
+
+
+class EcrPublicBackend(TokenBackend):
+    """ECR Public (`public.ecr.aws`): the `ecr-public` API, always in us-east-1."""
+
+    kind = "ecr-public"
+
+    def cache_key(self, key: RegistryKey) -> str:
+        return f"ecr-public|{self.spec.source}|{_identity(self.spec.params)}"
+
+    def caching(self) -> bool:
+        return _caching()
+
+    def fetch(self, key: RegistryKey) -> Token:
+        client = _client(self.spec.params, "ecr-public", "us-east-1")
+        started = now()
+        data = client.get_authorization_token()["authorizationData"]  # type: ignore[attr-defined]
+        user, password = _decode(data["authorizationToken"])
+        return Token(user or USERNAME, password, data["expiresAt"].timestamp(), started)
+
+    def identity(self, key: RegistryKey) -> Rows:
+        return [("aws identity", _identity(self.spec.params).replace("|", ", ")), ("api", "ecr-public, us-east-1")]

@@ -1,0 +1,77 @@
+"""What every token-refreshing backend shares: the cache round trip, failures answered as not-found.
+
+A subclass says how to name its identity (`cache_key`), how to fetch a token (`fetch`, where its SDK is
+imported) and how to describe itself to `resolve`. A cloud failure is logged (SWITCHBOARD_DEBUG=1 or
+SWITCHBOARD_LOG) and answered with the exact not-found, so Docker goes on anonymously and Podman says
+"unauthorized", as with amazon-ecr-credential-helper.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .. import log
+from ..cache import TokenCache, get_token
+from ..config import RouteSpec
+from ..errors import CredentialsNotFound
+from ..hosts import RegistryKey
+from ..tokens import Token
+from .base import Backend, Credentials, Rows
+
+
+class TokenBackend(Backend):
+    """A backend whose secrets are short-lived tokens minted from a cloud identity."""
+
+    kind = "token"
+
+    def __init__(self, spec: RouteSpec, cache: TokenCache | None) -> None:
+        self.spec = spec
+        self.cache = cache
+
+    def cache_key(self, key: RegistryKey) -> str:
+        """Route and identity (never a raw access key): the same identity on the same route shares a token."""
+        raise NotImplementedError
+
+    def server(self, key: RegistryKey) -> str:
+        """The registry the token is for, as `list` shows it."""
+        return key.hostport or key.raw
+
+    def fetch(self, key: RegistryKey) -> Token:
+        """Mint a new token (network). Raise anything on failure: it becomes a not-found."""
+        raise NotImplementedError
+
+    def identity(self, key: RegistryKey) -> Rows:
+        """For `resolve`: which identity would be used (never a secret)."""
+        return []
+
+    def caching(self) -> bool:
+        """Whether this backend's tokens go through the cache."""
+        return True
+
+    def get(self, key: RegistryKey) -> Credentials:
+        try:
+            cache_key = self.cache_key(key)
+            token = get_token(self.cache if self.caching() else None, cache_key, self.server(key),
+                              lambda: self.fetch(key))
+        except Exception as exc:  # any cloud failure is a not-found; the reason goes to the log
+            log.log(f"{self.kind} token for {key.raw} failed: {type(exc).__name__}: {exc}")
+            raise CredentialsNotFound() from None
+        return Credentials(token.username, token.secret)
+
+    def describe(self, key: RegistryKey) -> Rows:
+        rows = list(self.identity(key))
+        try:
+            cache_key = self.cache_key(key)
+        except Exception as exc:
+            return [*rows, ("token", f"cannot be requested: {exc}")]
+        if not self.caching() or self.cache is None:
+            return [*rows, ("cache", "disabled")]
+        rows.append(("cache key", cache_key))
+        cached = self.cache.read(cache_key)
+        if cached is None:
+            rows.append(("cached token", "none (the next get requests one)"))
+        else:
+            when = "no expiry" if cached.expires_at is None else time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(cached.expires_at))
+            rows.append(("cached token", f"{cached.state(self.cache.clock())}, expires {when}"))
+        return rows

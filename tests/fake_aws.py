@@ -1,0 +1,76 @@
+"""A loopback stand-in for the ECR and ECR Public token APIs whose tokens carry a *current* expiry
+(moto's are fixed in 2015, so they are never cached), counting every request. botocore reaches it
+through AWS_ENDPOINT_URL, exactly as it would a real endpoint."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeEcr:
+    """Answers GetAuthorizationToken for ecr and ecr-public. Tunables: lifetime, delay, mode."""
+
+    def __init__(self) -> None:
+        self.lifetime = 12 * 3600.0
+        self.delay = 0.0
+        self.mode = "ok"  # ok | 500 | garbage | denied
+        self.requests: list[str] = []
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return None
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                target = self.headers.get("X-Amz-Target", "")
+                with fake._lock:
+                    fake.requests.append(target)
+                    serial = len(fake.requests)
+                time.sleep(fake.delay)
+                if fake.mode == "500":
+                    self._send(500, b'{"__type":"ServerException","message":"boom"}')
+                    return
+                if fake.mode == "garbage":
+                    self._send(200, b"<html>not json</html>")
+                    return
+                if fake.mode == "denied":
+                    self._send(400, b'{"__type":"AccessDeniedException","message":"denied"}')
+                    return
+                expires = time.time() + fake.lifetime
+                token = base64.b64encode(f"AWS:token-{serial}".encode()).decode()
+                if target.endswith("SpencerFrontendService.GetAuthorizationToken"):
+                    answer: dict[str, object] = {"authorizationData": {"authorizationToken": token,
+                                                                       "expiresAt": expires}}
+                else:
+                    ids = json.loads(body or b"{}").get("registryIds") or ["123456789012"]
+                    answer = {"authorizationData": [{"authorizationToken": token, "expiresAt": expires,
+                                                     "proxyEndpoint": f"https://{ids[0]}.dkr.ecr.example"}]}
+                self._send(200, json.dumps(answer).encode())
+
+            def _send(self, code: int, data: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def count(self, service: str = "") -> int:
+        """Requests received so far (optionally only those whose target contains `service`)."""
+        with self._lock:
+            return sum(1 for target in self.requests if service in target)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,250 @@
+"""The token cache and refresh windows, with a fake clock, and single-flight across processes."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from helper import tokens
+from helper.cache import TokenCache, get_token
+from helper.errors import HelperError
+from tests.conftest import NOT_FOUND, run_helper
+from tests.fake_aws import FakeEcr
+
+HOUR = 3600.0
+
+
+class Clock:
+    def __init__(self, at: float = 1_000_000.0) -> None:
+        self.at = at
+
+    def __call__(self) -> float:
+        return self.at
+
+
+class Fetcher:
+    def __init__(self, clock: Clock, lifetime: float = HOUR) -> None:
+        self.clock = clock
+        self.lifetime = lifetime
+        self.calls = 0
+        self.fail = False
+
+    def __call__(self) -> tokens.Token:
+        self.calls += 1
+        if self.fail:
+            raise HelperError("token endpoint down")
+        return tokens.Token("u", f"t{self.calls}", self.clock() + self.lifetime, self.clock())
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def cache(tmp_path: Path, clock: Clock) -> TokenCache:
+    return TokenCache(str(tmp_path / "cache"), clock)
+
+
+def test_token_states_follow_the_windows() -> None:
+    token = tokens.Token("u", "s", 10 * HOUR, 0)
+    assert token.state(0) == tokens.FRESH
+    assert token.state(10 * HOUR - tokens.ADVISORY_REFRESH_S + 1) == tokens.STALE
+    assert token.state(10 * HOUR - tokens.MANDATORY_REFRESH_S + 1) == tokens.EXPIRING
+    assert token.state(10 * HOUR) == tokens.EXPIRED
+    short = tokens.Token("u", "s", 60, 0)  # a one-minute token is fresh for its first half
+    assert [short.state(t) for t in (10, 31, 46, 61)] == [tokens.FRESH, tokens.STALE, tokens.EXPIRING,
+                                                           tokens.EXPIRED]
+
+
+def test_a_fresh_cached_token_is_served_without_fetching(cache: TokenCache, clock: Clock) -> None:
+    fetch = Fetcher(clock)
+    assert get_token(cache, "k", "srv", fetch).secret == "t1"
+    clock.at += HOUR / 2
+    assert get_token(cache, "k", "srv", fetch).secret == "t1"
+    assert fetch.calls == 1
+
+
+def test_advisory_window_refreshes_and_keeps_the_old_token_on_failure(cache: TokenCache, clock: Clock) -> None:
+    fetch = Fetcher(clock)
+    get_token(cache, "k", "srv", fetch)
+    clock.at += HOUR - tokens.ADVISORY_REFRESH_S + 60  # stale, still valid
+    fetch.fail = True
+    assert get_token(cache, "k", "srv", fetch).secret == "t1"
+    fetch.fail = False
+    assert get_token(cache, "k", "srv", fetch).secret == "t3"
+    assert get_token(cache, "k", "srv", fetch).secret == "t3"  # and it was cached
+
+
+def test_mandatory_window_waits_for_the_refresh_and_a_failure_is_an_error(cache: TokenCache, clock: Clock) -> None:
+    fetch = Fetcher(clock)
+    get_token(cache, "k", "srv", fetch)
+    clock.at += HOUR - tokens.MANDATORY_REFRESH_S + 60
+    fetch.fail = True
+    with pytest.raises(HelperError):
+        get_token(cache, "k", "srv", fetch)
+    fetch.fail = False
+    assert get_token(cache, "k", "srv", fetch).secret == "t3"
+
+
+def test_the_clock_jumping_backwards_or_past_expiry_never_serves_an_expired_token(
+        cache: TokenCache, clock: Clock) -> None:
+    fetch = Fetcher(clock)
+    get_token(cache, "k", "srv", fetch)
+    clock.at += 2 * HOUR  # jump past expiry
+    assert get_token(cache, "k", "srv", fetch).secret == "t2"
+    clock.at -= 10 * HOUR  # jump far back: still valid by this clock
+    assert get_token(cache, "k", "srv", fetch).secret == "t2"
+
+
+def test_a_token_expired_by_the_local_clock_is_served_once_and_never_cached(cache: TokenCache, clock: Clock) -> None:
+    fetch = Fetcher(clock, lifetime=-HOUR)  # moto's 2015 expiry, or a skewed clock
+    assert get_token(cache, "k", "srv", fetch).secret == "t1"
+    assert get_token(cache, "k", "srv", fetch).secret == "t2"
+    assert not list(Path(cache.folder).glob("*.json"))
+
+
+@pytest.mark.parametrize("damage", [b"", b"{", b"[]", b'{"format": 1}', b"\xff\xfe", b'{"format":'
+                                    b'"docker-credential-switchboard/token/1","key":"k","username":"u"}'])
+def test_a_damaged_cache_entry_is_a_miss(cache: TokenCache, clock: Clock, damage: bytes) -> None:
+    fetch = Fetcher(clock)
+    get_token(cache, "k", "srv", fetch)
+    Path(cache.path("k")).write_bytes(damage)
+    assert get_token(cache, "k", "srv", fetch).secret == "t2"
+
+
+def test_an_unwritable_cache_folder_is_not_an_error(tmp_path: Path, clock: Clock) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cache = TokenCache(str(blocker / "cache"), clock)
+    fetch = Fetcher(clock)
+    assert get_token(cache, "k", "srv", fetch).secret == "t1"
+    assert get_token(cache, "k", "srv", fetch).secret == "t2"
+
+
+def test_entries_lists_what_is_cached(cache: TokenCache, clock: Clock) -> None:
+    get_token(cache, "k1", "reg1.example", Fetcher(clock))
+    get_token(cache, "k2", "reg2.example", Fetcher(clock))
+    assert sorted(server for server, _, _ in cache.entries()) == ["reg1.example", "reg2.example"]
+
+
+# -- through the real executable, against a local ECR endpoint with current expiries ---------------------
+
+ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+
+
+@pytest.fixture
+def fake_ecr() -> Iterator[FakeEcr]:
+    server = FakeEcr()
+    yield server
+    server.close()
+
+
+def aws_env(fake: FakeEcr, **extra: str) -> dict[str, str]:
+    return dict(os.environ, AWS_ENDPOINT_URL=fake.url, AWS_ACCESS_KEY_ID="testing",
+                AWS_SECRET_ACCESS_KEY="testing-secret", AWS_REGION="us-east-1", **extra)
+
+
+def test_32_parallel_cold_gets_make_exactly_one_token_request(fake_ecr: FakeEcr) -> None:
+    fake_ecr.delay = 0.5  # a slow endpoint widens the race
+    env = aws_env(fake_ecr)
+    with ThreadPoolExecutor(32) as pool:
+        results = list(pool.map(lambda _: run_helper("get", ECR_HOST, env=env, timeout=60), range(32)))
+    assert [r.code for r in results] == [0] * 32
+    assert {json.loads(r.out)["Secret"] for r in results} == {"token-1"}
+    assert fake_ecr.count() == 1
+
+
+def test_a_cache_hit_makes_no_request_and_imports_no_cloud_sdk(fake_ecr: FakeEcr) -> None:
+    env = aws_env(fake_ecr)
+    assert run_helper("get", ECR_HOST, env=env).code == 0
+    probe = ("import io, sys; from helper import cli; out = io.StringIO(); "
+             f"code = cli.main(['get'], io.BytesIO(b'{ECR_HOST}'), out); "
+             "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('botocore', 'boto3', 'google', "
+             "'requests', 'urllib3', 'keyring', 'cryptography')); print(code, heavy)")
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "0 []", proc.stdout + proc.stderr
+    assert fake_ecr.count() == 1
+
+
+def test_aws_ecr_disable_cache_fetches_every_time(fake_ecr: FakeEcr) -> None:
+    env = aws_env(fake_ecr, AWS_ECR_DISABLE_CACHE="1")
+    for _ in range(3):
+        assert run_helper("get", ECR_HOST, env=env).code == 0
+    assert fake_ecr.count() == 3
+
+
+def test_ecr_public_uses_its_own_api(fake_ecr: FakeEcr) -> None:
+    result = run_helper("get", "public.ecr.aws", env=aws_env(fake_ecr))
+    assert result.code == 0 and json.loads(result.out)["Username"] == "AWS"
+    assert fake_ecr.count("SpencerFrontendService") == 1
+
+
+@pytest.mark.parametrize("mode", ["500", "garbage", "denied"])
+def test_a_broken_token_endpoint_answers_not_found_quietly(fake_ecr: FakeEcr, mode: str) -> None:
+    fake_ecr.mode = mode
+    result = run_helper("get", ECR_HOST, env=aws_env(fake_ecr))
+    assert (result.code, result.out, result.err) == (1, NOT_FOUND + "\n", "")
+    debug = run_helper("get", ECR_HOST, env=aws_env(fake_ecr, SWITCHBOARD_DEBUG="1"))
+    assert debug.out == NOT_FOUND + "\n" and "ecr token for" in debug.err
+    assert "testing-secret" not in debug.err
+
+
+def test_a_slow_endpoint_is_cut_off_by_the_timeouts(fake_ecr: FakeEcr) -> None:
+    import time
+
+    fake_ecr.delay = 30
+    started = time.monotonic()
+    result = run_helper("get", ECR_HOST, env=aws_env(fake_ecr), timeout=90)
+    assert result.out == NOT_FOUND + "\n"
+    assert time.monotonic() - started < 40  # two attempts of the 10 s read timeout, plus start-up
+
+
+def test_a_stale_token_survives_an_endpoint_outage(fake_ecr: FakeEcr) -> None:
+    import time
+
+    env = aws_env(fake_ecr)
+    assert run_helper("get", ECR_HOST, env=env).code == 0
+    cache_dir = Path(os.environ["XDG_CACHE_HOME"]) / "docker-credential-switchboard"
+    entry = next(cache_dir.glob("ecr*.json"))
+    doc = json.loads(entry.read_text())
+    # 10 minutes left of a 12-hour token: inside the advisory window, outside the mandatory one
+    doc["expires_at"], doc["obtained_at"] = time.time() + 600, time.time() - 12 * 3600 + 600
+    entry.write_text(json.dumps(doc))
+    fake_ecr.mode = "500"
+    result = run_helper("get", ECR_HOST, env=env)
+    assert result.code == 0 and json.loads(result.out)["Secret"] == "token-1"
+    failed_requests = fake_ecr.count()
+    assert failed_requests > 1  # it did try
+    fake_ecr.mode = "ok"
+    assert json.loads(run_helper("get", ECR_HOST, env=env).out)["Secret"] == f"token-{failed_requests + 1}"
+    doc = json.loads(entry.read_text())
+    # one minute left: inside the mandatory window, where an outage is an error
+    doc["expires_at"], doc["obtained_at"] = time.time() + 60, time.time() - 12 * 3600 + 60
+    entry.write_text(json.dumps(doc))
+    fake_ecr.mode = "500"
+    assert run_helper("get", ECR_HOST, env=env).out == NOT_FOUND + "\n"
+
+
+def test_list_shows_cached_registries_and_never_fetches(fake_ecr: FakeEcr) -> None:
+    env = aws_env(fake_ecr)
+    assert json.loads(run_helper("list", None, env=env).out) == {}
+    run_helper("get", ECR_HOST, env=env)
+    assert json.loads(run_helper("list", None, env=env).out) == {ECR_HOST: "AWS"}
+    assert fake_ecr.count() == 1
+
+
+def test_hosts_not_routed_to_ecr_never_touch_aws(fake_ecr: FakeEcr) -> None:
+    env = aws_env(fake_ecr)
+    for host in ("docker.io", "ghcr.io", f"{ECR_HOST}.evil.example", f"https://{ECR_HOST}@evil.example",
+                 ECR_HOST.upper(), ECR_HOST + "."):
+        assert run_helper("get", host, env=env).out == NOT_FOUND + "\n"
+    assert fake_ecr.count() == 0
