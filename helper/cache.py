@@ -9,11 +9,10 @@ hold short-lived tokens only, and decrypting would put the AES import on the hot
 from __future__ import annotations
 
 import binascii
-import json
 import os
 import sys
 
-from . import fsutil, log, tokens
+from . import fastjson, fsutil, log, tokens
 from .errors import HelperError
 
 TYPE_CHECKING = False
@@ -63,8 +62,8 @@ class TokenCache:
             data = fsutil.read_bytes(self.path(key))
             if data is None:
                 return None
-            doc = json.loads(data)
-            if doc.get("format") != FORMAT or doc.get("key") != key:
+            doc = fastjson.loads(data)
+            if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("key") != key:
                 return None
             expires = doc["expires_at"]
             return tokens.Token(str(doc["username"]), str(doc["secret"]),
@@ -82,6 +81,8 @@ class TokenCache:
                "secret": token.secret, "expires_at": token.expires_at, "obtained_at": token.obtained_at}
         try:
             fsutil.ensure_private_dir(self.folder)
+            import json
+
             fsutil.atomic_write(self.path(key), json.dumps(doc).encode("utf-8"))
         except (OSError, HelperError) as exc:
             log.log(f"cache: cannot write {self.path(key)} ({exc}); going on without it")
@@ -111,11 +112,12 @@ class TokenCache:
                 continue
             try:
                 with open(os.path.join(self.folder, name), "rb") as handle:
-                    doc = json.loads(handle.read())
+                    doc = fastjson.loads(handle.read())
+                assert isinstance(doc, dict)
                 token = self.read(str(doc["key"]))
                 if token is not None:
                     found.append((str(doc["server"]), str(doc["key"]), token))
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, AssertionError):
                 continue
         return found
 

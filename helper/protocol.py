@@ -4,8 +4,7 @@ format stdout. Everything past this module works with clean values.
 
 from __future__ import annotations
 
-import json
-
+from . import fastjson
 from .backends.base import Credentials
 from .errors import BadInput, MissingServerURL, MissingUsername
 
@@ -62,6 +61,8 @@ def parse_store(data: bytes) -> tuple[str, Credentials]:
     text = _text(data)
     if not text.strip():
         raise BadInput("EOF")  # the reference helper's exact answer to empty input
+    import json  # `store` only: the full decoder gives the exact errors; `get` never pays for it
+
     try:
         doc, end = json.JSONDecoder().raw_decode(text.lstrip())
     except (ValueError, RecursionError):
@@ -84,10 +85,9 @@ def parse_store(data: bytes) -> tuple[str, Credentials]:
 
 def format_credentials(server: str, creds: Credentials) -> str:
     """The `get` answer: one JSON object and a newline. ASCII-escaped, which every client decodes."""
-    return json.dumps({"ServerURL": server, "Username": creds.username, "Secret": creds.secret},
-                      separators=(",", ":")) + "\n"
+    return fastjson.dumps_strings({"ServerURL": server, "Username": creds.username, "Secret": creds.secret}) + "\n"
 
 
 def format_list(entries: dict[str, str]) -> str:
     """The `list` answer: a JSON object (`{}` when empty, never `null`), sorted like Go's encoder."""
-    return json.dumps(entries, sort_keys=True, separators=(",", ":")) + "\n"
+    return fastjson.dumps_strings(entries, sort=True) + "\n"

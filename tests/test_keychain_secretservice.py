@@ -201,7 +201,8 @@ def test_store_replaces_the_keychain_item(bus: str) -> None:
     env = with_bus(bus)
     assert run_helper("store", store_payload("ghcr.io", "u1", "one"), env=env).code == 0
     assert run_helper("store", store_payload("ghcr.io", "u2", "two"), env=env).code == 0
-    assert keychain_items(bus) == {"ghcr.io": json.dumps({"Username": "u2", "Secret": "two"})}
+    items = {k: json.loads(v) for k, v in keychain_items(bus).items()}
+    assert items == {"ghcr.io": {"Username": "u2", "Secret": "two"}}
     assert run_helper("get", "ghcr.io", env=env).json() == {"ServerURL": "ghcr.io", "Username": "u2",
                                                              "Secret": "two"}
 

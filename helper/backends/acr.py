@@ -39,11 +39,10 @@ secret or token that was sent scrubbed from the text.
 from __future__ import annotations
 
 import binascii
-import json
 import os
 import sys
 
-from .. import NAME, __version__
+from .. import NAME, __version__, fastjson
 from ..errors import HelperError
 from ..hosts import RegistryKey, split_hostport
 from ..tokens import Token, now
@@ -106,7 +105,7 @@ def jwt_claims(token: str) -> dict[str, object]:
     if len(parts) != 3:
         return {}
     try:
-        claims = json.loads(_b64url(parts[1]))
+        claims = fastjson.loads(_b64url(parts[1]))
     except (ValueError, UnicodeError, binascii.Error):
         return {}
     return claims if isinstance(claims, dict) else {}
@@ -252,7 +251,7 @@ def _user_agent() -> str:
 def _problem(body: bytes, secrets: tuple[str, ...]) -> str:
     """What an error body says: OAuth's error and description, or ACR's error list; never the raw body."""
     try:
-        doc = json.loads(body)
+        doc = fastjson.loads(body)
     except (ValueError, UnicodeError):
         return ""
     said: list[str] = []
@@ -269,7 +268,7 @@ def _problem(body: bytes, secrets: tuple[str, ...]) -> str:
 
 def _json_field(body: bytes, field: str, what: str) -> str:
     try:
-        doc = json.loads(body)
+        doc = fastjson.loads(body)
     except (ValueError, UnicodeError):
         raise AcrError(f"{what}: the answer is not JSON") from None
     value = doc.get(field) if isinstance(doc, dict) else None

@@ -6,7 +6,6 @@ process group. Its answer is cached until `ExpiresAt`, else for the route's `ttl
 
 from __future__ import annotations
 
-import json
 import os
 
 from ..hosts import RegistryKey
@@ -40,7 +39,7 @@ class ExecBackend(TokenBackend):
         return [str(part) for part in command]
 
     def cache_key(self, key: RegistryKey) -> str:
-        return f"exec|{self.spec.source}|{key.hostport or key.raw}|{json.dumps(self._argv())}"
+        return f"exec|{self.spec.source}|{key.hostport or key.raw}|" + "\x1f".join(self._argv())
 
     def caching(self) -> bool:
         return True
@@ -61,6 +60,8 @@ class ExecBackend(TokenBackend):
         username = str(self.spec.params.get("username", ""))
         secret = text
         if text.startswith("{"):
+            import json
+
             try:
                 doc = json.loads(text)
             except ValueError:

@@ -9,11 +9,10 @@ file atomically; a store that cannot be read is reported, never overwritten.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
-from .. import crypto, fsutil, keychain, log
+from .. import crypto, fastjson, fsutil, keychain, log
 from ..errors import CredentialsNotFound, StoreError
 from ..hosts import RegistryKey
 from .base import Backend, Credentials, Rows
@@ -64,7 +63,7 @@ class EncryptedFileStore(Backend):
         if data is None:
             return None
         try:
-            doc = json.loads(data)
+            doc = fastjson.loads(data)
         except (ValueError, UnicodeDecodeError):
             doc = None
         if (not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("entries"), dict)
@@ -200,6 +199,8 @@ class EncryptedFileStore(Backend):
         return key
 
     def _write(self, doc: Doc) -> None:
+        import json
+
         data = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
         try:
             fsutil.atomic_write(self.path, data)

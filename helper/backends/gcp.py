@@ -22,11 +22,10 @@ google-auth's requests default to 120 s). google-auth is imported only here, onl
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
-from .. import log
+from .. import fastjson, log
 from ..errors import HelperError
 from ..hosts import RegistryKey
 from ..tokens import Token, now
@@ -259,7 +258,7 @@ def _describe_file(path: str) -> str:
     """`, type service_account, sa@project.iam.gserviceaccount.com` for `resolve`: the type and account, no secret."""
     try:
         with open(path, "rb") as handle:
-            doc = json.loads(handle.read())
+            doc = fastjson.loads(handle.read())
     except OSError as exc:
         return f", unreadable: {exc.strerror}"
     except ValueError:

@@ -8,12 +8,11 @@ the store lock. If the index is lost, exact keys still answer straight from the 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
-from .. import fsutil, keychain, log
+from .. import fastjson, fsutil, keychain, log
 from ..errors import CredentialsNotFound, StoreError
 from ..hosts import RegistryKey
 from .base import Backend, Credentials, Rows
@@ -33,13 +32,15 @@ class KeyringStore(Backend):
     def _index(self) -> Entries:
         try:
             data = fsutil.read_bytes(self.index_path)
-            index = json.loads(data) if data is not None else {}
+            index = fastjson.loads(data) if data is not None else {}
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             log.log(f"keyring index unreadable ({type(exc).__name__}); exact keys still work")
             return {}
         return {k: v for k, v in index.items() if isinstance(v, dict)} if isinstance(index, dict) else {}
 
     def _write_index(self, index: Entries) -> None:
+        import json
+
         try:
             fsutil.atomic_write(self.index_path, json.dumps(index, indent=1, sort_keys=True).encode("utf-8"))
         except OSError as exc:
@@ -54,9 +55,10 @@ class KeyringStore(Backend):
         if value is None:
             return None
         try:
-            item = json.loads(value)
+            item = fastjson.loads(value)
+            assert isinstance(item, dict)
             return Credentials(str(item["Username"]), str(item["Secret"]))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AssertionError):
             raise StoreError(f"the keychain item for {raw} is damaged; store it again") from None
 
     def get(self, key: RegistryKey) -> Credentials:
@@ -70,7 +72,7 @@ class KeyringStore(Backend):
 
     def store(self, key: RegistryKey, creds: Credentials) -> None:
         fsutil.ensure_private_dir(self.folder)
-        value = json.dumps({"Username": creds.username, "Secret": creds.secret})
+        value = fastjson.dumps_strings({"Username": creds.username, "Secret": creds.secret})
         with fsutil.FileLock(self.lock_path):
             try:
                 keychain.put(key.raw, value)
