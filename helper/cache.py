@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import binascii
 import os
-import sys
 
-from . import fastjson, fsutil, log, tokens
+from . import fastjson, fsutil, log, paths, tokens
 from .errors import HelperError
 
 TYPE_CHECKING = False
@@ -21,21 +20,6 @@ if TYPE_CHECKING:
 
 FORMAT = "docker-credential-switchboard/token/1"
 LOCK_WAIT_S = 60.0  # longest a caller waits for another process's refresh: above every backend's timeout
-
-
-def cache_dir() -> str:
-    """`$SWITCHBOARD_CACHE_DIR`, else the platform's cache folder."""
-    if os.environ.get("SWITCHBOARD_CACHE_DIR"):
-        return os.environ["SWITCHBOARD_CACHE_DIR"]
-    app = "docker-credential-switchboard"
-    if os.environ.get("XDG_CACHE_HOME"):
-        return os.path.join(os.environ["XDG_CACHE_HOME"], app)
-    home = os.path.expanduser("~")
-    if sys.platform == "win32":
-        return os.path.join(os.environ.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local"), app, "cache")
-    if sys.platform == "darwin":
-        return os.path.join(home, "Library", "Caches", app)
-    return os.path.join(home, ".cache", app)
 
 
 def _file_name(key: str) -> str:
@@ -49,7 +33,7 @@ class TokenCache:
     """Tokens on disk, by cache key. `clock` returns epoch seconds (injected for tests)."""
 
     def __init__(self, folder: str | None = None, clock: Callable[[], float] = tokens.now) -> None:
-        self.folder = folder or cache_dir()
+        self.folder = folder or paths.cache_dir()
         self.clock = clock
 
     def path(self, key: str) -> str:
