@@ -10,6 +10,13 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+ASSUME_ROLE_XML = """<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+<AssumeRoleResult><Credentials><AccessKeyId>ASIAROLEKEY</AccessKeyId><SecretAccessKey>role-secret</SecretAccessKey>
+<SessionToken>role-session-token</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>
+<AssumedRoleUser><AssumedRoleId>AROA:s</AssumedRoleId><Arn>arn:aws:sts::123456789012:assumed-role/r/s</Arn>
+</AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"""
+
 
 class FakeEcr:
     """Answers GetAuthorizationToken for ecr and ecr-public. Tunables: lifetime, delay, mode."""
@@ -19,6 +26,10 @@ class FakeEcr:
         self.delay = 0.0
         self.mode = "ok"  # ok | 500 | garbage | denied
         self.requests: list[str] = []
+        #: the access key id that signed each request (from the SigV4 Authorization header)
+        self.key_ids: list[str] = []
+        #: the form fields of each STS AssumeRole call
+        self.assume_role_calls: list[dict[str, str]] = []
         self._lock = threading.Lock()
         fake = self
 
@@ -29,8 +40,19 @@ class FakeEcr:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 target = self.headers.get("X-Amz-Target", "")
+                auth = self.headers.get("Authorization", "")
+                key_id = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else ""
+                if b"Action=AssumeRole" in body:
+                    from urllib.parse import parse_qsl
+
+                    with fake._lock:
+                        fake.assume_role_calls.append(dict(parse_qsl(body.decode())))
+                        fake.key_ids.append(key_id)
+                    self._send(200, ASSUME_ROLE_XML.encode(), "text/xml")
+                    return
                 with fake._lock:
                     fake.requests.append(target)
+                    fake.key_ids.append(key_id)
                     serial = len(fake.requests)
                 time.sleep(fake.delay)
                 if fake.mode == "500":
@@ -53,9 +75,9 @@ class FakeEcr:
                                                      "proxyEndpoint": f"https://{ids[0]}.dkr.ecr.example"}]}
                 self._send(200, json.dumps(answer).encode())
 
-            def _send(self, code: int, data: bytes) -> None:
+            def _send(self, code: int, data: bytes, kind: str = "application/x-amz-json-1.1") -> None:
                 self.send_response(code)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

@@ -248,3 +248,36 @@ def test_hosts_not_routed_to_ecr_never_touch_aws(fake_ecr: FakeEcr) -> None:
                  ECR_HOST.upper(), ECR_HOST + "."):
         assert run_helper("get", host, env=env).out == NOT_FOUND + "\n"
     assert fake_ecr.count() == 0
+
+
+def test_route_profile_role_and_external_id_pick_the_identity(fake_ecr: FakeEcr, tmp_path: Path) -> None:
+    config = tmp_path / "aws-config"
+    config.write_text("[profile ci-pull]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = p-secret\n"
+                      "region = eu-west-1\n")
+    routes = tmp_path / "routes.toml"
+    routes.write_text(
+        '[[route]]\nmatch = "111111111111.dkr.ecr.*.amazonaws.com"\nbackend = "ecr"\nprofile = "ci-pull"\n\n'
+        '[[route]]\nmatch = "222222222222.dkr.ecr.*.amazonaws.com"\nbackend = "ecr"\nprofile = "ci-pull"\n'
+        'role_arn = "arn:aws:iam::222222222222:role/pull"\nexternal_id = "ext-1"\nsession_name = "ci"\n')
+    env = aws_env(fake_ecr, AWS_CONFIG_FILE=str(config), SWITCHBOARD_CONFIG=str(routes))
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    assert run_helper("get", "111111111111.dkr.ecr.eu-west-1.amazonaws.com", env=env).code == 0
+    assert fake_ecr.key_ids == ["AKIAPROFILE"]
+    assert run_helper("get", "222222222222.dkr.ecr.eu-west-1.amazonaws.com", env=env).code == 0
+    assert fake_ecr.assume_role_calls[0]["RoleArn"] == "arn:aws:iam::222222222222:role/pull"
+    assert fake_ecr.assume_role_calls[0]["ExternalId"] == "ext-1"
+    assert fake_ecr.assume_role_calls[0]["RoleSessionName"] == "ci"
+    assert fake_ecr.key_ids[1:] == ["AKIAPROFILE", "ASIAROLEKEY"]  # STS signed by the profile, ECR by the role
+    resolved = run_helper(["resolve", "222222222222.dkr.ecr.eu-west-1.amazonaws.com"], None, env=env).out
+    assert "role=arn:aws:iam::222222222222:role/pull" in resolved and "role-session-token" not in resolved
+
+
+def test_an_alias_route_gets_the_token_of_the_registry_it_names(fake_ecr: FakeEcr, tmp_path: Path) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text('[[route]]\nmatch = "registry.corp.example"\nbackend = "ecr"\n'
+                      f'registry = "{ECR_HOST}"\n')
+    env = aws_env(fake_ecr, SWITCHBOARD_CONFIG=str(routes))
+    got = run_helper("get", "registry.corp.example", env=env)
+    assert json.loads(got.out) == {"ServerURL": "registry.corp.example", "Username": "AWS", "Secret": "token-1"}
+    # list names the host the client pulls from, so `docker build` (list, then get) finds it
+    assert json.loads(run_helper("list", None, env=env).out) == {"registry.corp.example": "AWS"}

@@ -122,9 +122,6 @@ class EcrBackend(TokenBackend):
         host, target = self._target(key)
         return f"ecr|{self.spec.source}|{host}|region={self._region(target)}|{_identity(self.spec.params)}"
 
-    def server(self, key: RegistryKey) -> str:
-        return self._target(key)[0] if self.spec.params.get("registry") else (key.hostport or key.raw)
-
     def caching(self) -> bool:
         return _caching()
 
