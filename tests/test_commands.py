@@ -105,3 +105,36 @@ def test_debug_mode_and_the_log_file_carry_no_secret(tmp_path: Path) -> None:
     for result in outputs:
         assert secret not in result.err
     assert outputs[1].out.count(secret) == 1  # only the get answer itself carries it
+
+
+def test_login_prompts_without_echo_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+    import select
+    import time
+
+    from tests.conftest import helper_executable
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the helper on a terminal, as a person runs it
+        os.execv(helper_executable(), [helper_executable(), "login", "tty.example", "-u", "person"])  # noqa: S606
+    seen = b""
+    deadline = time.monotonic() + 20
+    while b"Password:" not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.5)[0]:
+            seen += os.read(fd, 1024)
+    os.write(fd, b"typed-secret\n")
+    while time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert b"typed-secret" not in seen  # no echo
+    assert b"Stored credentials for tty.example (user person)." in seen
+    assert call("get", "tty.example").json()["Secret"] == "typed-secret"
