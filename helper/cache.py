@@ -64,9 +64,10 @@ class TokenCache:
         doc = {"format": FORMAT, "key": key, "server": server, "username": token.username,
                "secret": token.secret, "expires_at": token.expires_at, "obtained_at": token.obtained_at}
         try:
-            fsutil.ensure_private_dir(self.folder)
             import json
 
+            fsutil.ensure_private_dir(self.folder)
+            fsutil.remove_stale_temps(self.path(key))  # callers hold the per-key lock: any temp file is dead
             fsutil.atomic_write(self.path(key), json.dumps(doc).encode("utf-8"))
         except (OSError, HelperError) as exc:
             log.log(f"cache: cannot write {self.path(key)} ({exc}); going on without it")
@@ -142,6 +143,8 @@ def get_token(cache: TokenCache | None, key: str, server: str, fetch: Callable[[
             try:
                 token = fetch()
             except Exception as exc:  # backends raise their SDK's errors; any failure keeps the old token
+                if current.state(cache.clock()) == tokens.EXPIRED:  # the failed refresh outlived it
+                    raise
                 log.log(f"refresh of {key} failed ({type(exc).__name__}: {exc}); serving the still-valid token")
                 return current
             cache.write(key, token, server)

@@ -27,6 +27,8 @@ def _key(host: str) -> hosts.RegistryKey:
     host = host.strip()
     if not host:
         raise UsageError("a registry host is required, e.g. ghcr.io or 127.0.0.1:5000")
+    if "\0" in host or "\n" in host or "\r" in host:
+        raise UsageError("the registry host must be a single line without NUL bytes")
     return hosts.parse(host)
 
 

@@ -16,12 +16,16 @@ A missing file is not an error (the built-in routes apply); `tomllib` is importe
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
 from .errors import ConfigError
 from .patterns import Pattern, compile_pattern
 
 STORE_KINDS = ("auto", "keyring", "file")
+MAX_TIMEOUT_S = 300  # a helper call that waits longer than 5 minutes is a hang, whatever the route says
+MAX_TTL_S = 30 * 24 * 3600  # a cached secret older than 30 days is no longer a token
+MAX_FILE_BYTES = 1024 * 1024  # a routes file is a few KB; a bigger one is a mistake (or /dev/zero)
 ENV_PRESETS = ("ngc", "ghcr", "dockerhub", "gitlab", "quay")
 
 # backend -> the parameters its routes may carry (besides `match` and `backend`)
@@ -92,8 +96,9 @@ def _check_route(n: int, raw: object, where: str) -> RouteSpec:
         raise fail(f"unknown parameter {unknown[0]!r} for backend {backend!r} (allowed: {allowed})")
     for name, value in params.items():
         if name in ("timeout", "ttl"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise fail(f"'{name}' must be a positive number of seconds")
+            cap = MAX_TIMEOUT_S if name == "timeout" else MAX_TTL_S
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= cap:
+                raise fail(f"'{name}' must be a positive number of seconds, at most {cap}")
         elif name in ("command", "scopes"):
             if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
                 raise fail(f"'{name}' must be a non-empty list of strings, e.g. [\"prog\", \"--flag\"]")
@@ -125,6 +130,8 @@ def parse(text: str, path: str) -> Config:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}; fix the syntax at that line") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
     unknown = sorted(set(doc) - {"route", "store"})
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key {unknown[0]!r}; only [store] and [[route]] are allowed")
@@ -147,15 +154,22 @@ def parse(text: str, path: str) -> Config:
 def load(path: str) -> Config:
     """Load the routes file at `path`; a missing file gives an empty config."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        info = os.stat(path)
     except FileNotFoundError:
         return Config(None, [], None)
     except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the routes file ({exc.strerror}); point SWITCHBOARD_CONFIG "
+                          "at a readable file") from None
+    if not stat.S_ISREG(info.st_mode):  # a folder, a FIFO (would hang), a device (/dev/zero)
+        raise ConfigError(f"{path}: is not a regular file; point SWITCHBOARD_CONFIG at a routes file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: is larger than {MAX_FILE_BYTES // 1024} KiB; is it really the routes file?")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read the routes file ({exc.strerror}); fix its permissions or "
                           "point SWITCHBOARD_CONFIG elsewhere") from None
-    if os.path.isdir(path):
-        raise ConfigError(f"{path}: is a folder, not a routes file")
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]  # a BOM from a Windows editor is harmless
     try:

@@ -68,6 +68,11 @@ def _aesgcm() -> type:
     return AESGCM
 
 
+def warm_up() -> None:
+    """Import the cipher now (callers do it before taking a lock)."""
+    _aesgcm()
+
+
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> str:
     """Encrypt and authenticate `plaintext`, bound to `aad`; returns base64(nonce || ciphertext)."""
     nonce = os.urandom(NONCE_BYTES)

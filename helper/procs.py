@@ -34,9 +34,11 @@ def run_child(argv: list[str], data: bytes | None, timeout: float, what: str) ->
         kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
     else:
         kwargs["start_new_session"] = True
+    # The store's passphrase is ours alone: a delegated helper or an exec command never inherits it.
+    env = {name: value for name, value in os.environ.items() if name != "SWITCHBOARD_PASSPHRASE"}
     try:
         child = subprocess.Popen(argv, stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]
+                                 stdout=subprocess.PIPE, env=env, **kwargs)  # type: ignore[call-overload]
     except OSError as exc:
         raise HelperError(f"cannot run {what} ({argv[0]}): {exc.strerror}") from None
     try:

@@ -46,6 +46,8 @@ class Token:
         if self.expires_at is None:
             return FRESH
         left = self.expires_at - at
+        if left != left or left == float("inf"):  # NaN or infinite: nothing to trust, treat as expired
+            return EXPIRED
         if left <= 0:
             return EXPIRED
         lifetime = max(self.expires_at - self.obtained_at, 1.0)

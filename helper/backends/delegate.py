@@ -48,8 +48,12 @@ class DelegateBackend(Backend):
             os.environ[DEPTH_VAR] = str(depth)
         return result.returncode, result.stdout.decode("utf-8", "replace")
 
-    def _fail(self, action: str, out: str) -> HelperError:
+    def _fail(self, action: str, out: str, secret: str = "") -> HelperError:
         first = out.strip().splitlines()[0][:200] if out.strip() else "no output"
+        if secret:  # a delegate that echoes its input must not put the secret in our error line
+            for form in (secret, json.dumps(secret)[1:-1]):
+                first = first.replace(form, "***")
+            first = first if len(secret) < 4 or secret[:40] not in first else "(output withheld: it holds the secret)"
         return HelperError(f"docker-credential-{self.helper} {action} failed: {first}")
 
     def get(self, key: RegistryKey) -> Credentials:
@@ -74,7 +78,7 @@ class DelegateBackend(Backend):
         payload = json.dumps({"ServerURL": key.raw, "Username": creds.username, "Secret": creds.secret})
         code, out = self._run("store", payload.encode("utf-8"))
         if code != 0:
-            raise self._fail("store", out)
+            raise self._fail("store", out, creds.secret)
 
     def erase(self, key: RegistryKey) -> None:
         code, out = self._run("erase", key.raw.encode("utf-8"))

@@ -67,7 +67,7 @@ def _config(**extra: object) -> object:
     from botocore.config import Config
 
     return Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
-                  retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"}, **extra)
+                  retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"}, **extra)
 
 
 def _client(params: dict[str, object], service: str, region: str, **config: object) -> object:
@@ -99,6 +99,11 @@ def _identity(params: dict[str, object]) -> str:
     return f"profile={profile}|role={params.get('role_arn') or ''}|external_id={params.get('external_id') or ''}"
 
 
+def _deadline() -> float:
+    # every attempt may use its whole connect and read timeouts, plus botocore's short back-off between
+    return MAX_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S) + 4.0
+
+
 def _caching() -> bool:
     return not os.environ.get("AWS_ECR_DISABLE_CACHE")  # amazon-ecr-credential-helper's switch, any value
 
@@ -124,6 +129,9 @@ class EcrBackend(TokenBackend):
 
     def caching(self) -> bool:
         return _caching()
+
+    def deadline(self) -> float:
+        return _deadline()
 
     def fetch(self, key: RegistryKey) -> Token:
         _, target = self._target(key)
@@ -155,6 +163,9 @@ class EcrPublicBackend(TokenBackend):
 
     def caching(self) -> bool:
         return _caching()
+
+    def deadline(self) -> float:
+        return _deadline()
 
     def fetch(self, key: RegistryKey) -> Token:
         client = _client(self.spec.params, "ecr-public", "us-east-1")

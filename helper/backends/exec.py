@@ -44,6 +44,10 @@ class ExecBackend(TokenBackend):
     def caching(self) -> bool:
         return True
 
+    def deadline(self) -> float:
+        # the command's own timeout kills it; the margin covers starting it and reading its answer
+        return float(self.spec.params.get("timeout", DEFAULT_TIMEOUT_S)) + 5.0  # type: ignore[arg-type]
+
     def fetch(self, key: RegistryKey) -> Token:
         timeout = float(self.spec.params.get("timeout", DEFAULT_TIMEOUT_S))  # type: ignore[arg-type]
         argv = self._argv()

@@ -209,8 +209,10 @@ class EncryptedFileStore(Backend):
 
     def store(self, key: RegistryKey, creds: Credentials) -> None:
         fsutil.ensure_private_dir(self.folder)
+        crypto.warm_up()  # import AES before the lock: the lock is held for the write, not for imports
         with fsutil.FileLock(self.lock_path):
             fsutil.remove_stale_temps(self.path)
+            fsutil.remove_stale_temps(self.key_path)
             doc = self._load()
             if doc is None:
                 doc, file_key = self._new_doc()

@@ -18,6 +18,8 @@ from ..hosts import RegistryKey
 from ..tokens import Token
 from .base import Backend, Credentials, Rows
 
+FETCH_DEADLINE_S = 30.0  # no cloud call, retries included, may hold a pull longer than this
+
 
 class TokenBackend(Backend):
     """A backend whose secrets are short-lived tokens minted from a cloud identity."""
@@ -48,11 +50,39 @@ class TokenBackend(Backend):
         """Whether this backend's tokens go through the cache."""
         return True
 
+    def deadline(self) -> float:
+        """Seconds a whole fetch may take, retries included: the bound on a cold `get`."""
+        return FETCH_DEADLINE_S
+
+    def _bounded_fetch(self, key: RegistryKey) -> Token:
+        # Socket timeouts bound each read, not a server that trickles a byte at a time: the fetch runs in
+        # a daemon thread and is abandoned at the deadline (the process exits right after answering).
+        import threading
+
+        box: dict[str, object] = {}
+
+        def work() -> None:
+            try:
+                box["token"] = self.fetch(key)
+            except BaseException as exc:
+                box["error"] = exc
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        worker.join(self.deadline())
+        if worker.is_alive():
+            raise TimeoutError(f"no {self.kind} token within {self.deadline():g} s")
+        if "error" in box:
+            raise box["error"]  # type: ignore[misc]
+        token = box["token"]
+        assert isinstance(token, Token)
+        return token
+
     def get(self, key: RegistryKey) -> Credentials:
         try:
             cache_key = self.cache_key(key)
             token = get_token(self.cache if self.caching() else None, cache_key, self.server(key),
-                              lambda: self.fetch(key))
+                              lambda: self._bounded_fetch(key))
         except Exception as exc:  # any cloud failure is a not-found; the reason goes to the log
             log.log(f"{self.kind} token for {key.raw} failed: {type(exc).__name__}: {exc}")
             raise CredentialsNotFound() from None
