@@ -99,16 +99,18 @@ def _identity(params: dict[str, object]) -> str:
     return f"profile={profile}|role={params.get('role_arn') or ''}|external_id={params.get('external_id') or ''}"
 
 
-def _deadline() -> float:
-    # every attempt may use its whole connect and read timeouts, plus botocore's short back-off between
-    return MAX_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S) + 4.0
+class _AwsBackend(TokenBackend):
+    """What ECR and ECR Public share: the cache switch and the fetch deadline."""
+
+    def caching(self) -> bool:
+        return not os.environ.get("AWS_ECR_DISABLE_CACHE")  # amazon-ecr-credential-helper's switch, any value
+
+    def deadline(self) -> float:
+        # every attempt may use its whole connect and read timeouts, plus botocore's short back-off between
+        return MAX_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S) + 4.0
 
 
-def _caching() -> bool:
-    return not os.environ.get("AWS_ECR_DISABLE_CACHE")  # amazon-ecr-credential-helper's switch, any value
-
-
-class EcrBackend(TokenBackend):
+class EcrBackend(_AwsBackend):
     """Private ECR registries."""
 
     kind = "ecr"
@@ -126,12 +128,6 @@ class EcrBackend(TokenBackend):
     def cache_key(self, key: RegistryKey) -> str:
         host, target = self._target(key)
         return f"ecr|{self.spec.source}|{host}|region={self._region(target)}|{_identity(self.spec.params)}"
-
-    def caching(self) -> bool:
-        return _caching()
-
-    def deadline(self) -> float:
-        return _deadline()
 
     def fetch(self, key: RegistryKey) -> Token:
         _, target = self._target(key)
@@ -153,19 +149,13 @@ class EcrBackend(TokenBackend):
                 ("aws identity", _identity(self.spec.params).replace("|", ", "))]
 
 
-class EcrPublicBackend(TokenBackend):
+class EcrPublicBackend(_AwsBackend):
     """ECR Public (`public.ecr.aws`): the `ecr-public` API, always in us-east-1."""
 
     kind = "ecr-public"
 
     def cache_key(self, key: RegistryKey) -> str:
         return f"ecr-public|{self.spec.source}|{_identity(self.spec.params)}"
-
-    def caching(self) -> bool:
-        return _caching()
-
-    def deadline(self) -> float:
-        return _deadline()
 
     def fetch(self, key: RegistryKey) -> Token:
         client = _client(self.spec.params, "ecr-public", "us-east-1")
