@@ -21,7 +21,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -339,29 +339,41 @@ def test_skopeo_tls_registry_is_really_verified(lab: Lab, env: Env) -> None:
 
 
 # -- podman --------------------------------------------------------------------------------------------
-def test_podman_login_logout(registry: Registry, env: Env) -> None:
-    """`podman login` stores through the helper, `--get-login` reads it, `logout` (twice) erases it."""
-    require_tool("podman")
-    done = env.podman("login", *login_flags(registry, env), "-u", USER, "-p", PASSWORD, registry.host)
+def login_get_login_logout(client: Callable[..., Completed], registry: Registry, env: Env,
+                           between: Callable[[], None] | None = None) -> None:
+    """podman's and buildah's shared cycle: `login` stores through the helper, `--get-login` reads it,
+    `logout` erases it, and a second `logout` with nothing stored still exits 0 (no stack overflow)."""
+    done = client("login", *login_flags(registry, env), "-u", USER, "-p", PASSWORD, registry.host)
     assert done.code == 0, done
     assert "Login Succeeded" in done.out
     assert_stored(env, registry.host)
     assert_no_plaintext_secret(env.authfile, data_dir())
 
-    done = env.podman("login", "--authfile", str(env.authfile), "--get-login", registry.host)
+    done = client("login", "--authfile", str(env.authfile), "--get-login", registry.host)
     assert done.code == 0, done
     assert done.out.strip() == USER
-    # no -u/-p and no TTY: podman checks the stored credentials (helper `get`) instead of prompting
-    done = env.podman("login", *login_flags(registry, env), registry.host)
-    assert done.code == 0, done
-    assert "Already logged in" in done.out
+    if between is not None:
+        between()
 
-    done = env.podman("logout", "--authfile", str(env.authfile), registry.host)
+    done = client("logout", "--authfile", str(env.authfile), registry.host)
     assert done.code == 0, done
     assert_gone(env, registry.host)
-    again = env.podman("logout", "--authfile", str(env.authfile), registry.host)
+    again = client("logout", "--authfile", str(env.authfile), registry.host)
     assert again.code == 0, again
     assert "stack overflow" not in again.text
+
+
+def test_podman_login_logout(registry: Registry, env: Env) -> None:
+    """`podman login` stores through the helper, `--get-login` reads it, `logout` (twice) erases it."""
+    require_tool("podman")
+
+    def already_logged_in() -> None:
+        # no -u/-p and no TTY: podman checks the stored credentials (helper `get`) instead of prompting
+        done = env.podman("login", *login_flags(registry, env), registry.host)
+        assert done.code == 0, done
+        assert "Already logged in" in done.out
+
+    login_get_login_logout(env.podman, registry, env, between=already_logged_in)
     done = env.podman("login", "--authfile", str(env.authfile), "--get-login", registry.host)
     assert done.code == 125 and "not logged into" in done.text, done
 
@@ -388,22 +400,7 @@ def test_podman_pull_through_helper(registry: Registry, env: Env, lab: Lab) -> N
 def test_buildah_login_logout(registry: Registry, env: Env) -> None:
     """`buildah login/--get-login/logout` drive get, store and erase like podman."""
     require_tool("buildah")
-    done = env.buildah("login", *login_flags(registry, env), "-u", USER, "-p", PASSWORD, registry.host)
-    assert done.code == 0, done
-    assert "Login Succeeded" in done.out
-    assert_stored(env, registry.host)
-    assert_no_plaintext_secret(env.authfile, data_dir())
-
-    done = env.buildah("login", "--authfile", str(env.authfile), "--get-login", registry.host)
-    assert done.code == 0, done
-    assert done.out.strip() == USER
-
-    done = env.buildah("logout", "--authfile", str(env.authfile), registry.host)
-    assert done.code == 0, done
-    assert_gone(env, registry.host)
-    again = env.buildah("logout", "--authfile", str(env.authfile), registry.host)
-    assert again.code == 0, again
-    assert "stack overflow" not in again.text
+    login_get_login_logout(env.buildah, registry, env)
 
 
 # -- docker CLI ----------------------------------------------------------------------------------------
