@@ -11,7 +11,7 @@ Rules:
 
 from __future__ import annotations
 
-from . import log, paths
+from . import fastpath, log, paths
 from .backends.base import Backend, Credentials
 from .backends.store import StaticStore, open_store
 from .config import Config, RouteSpec
@@ -106,10 +106,12 @@ class Switchboard:
     def store(self, key: RegistryKey, creds: Credentials) -> None:
         """Save `creds` for `key`."""
         self._writer(key).store(key, creds)
+        fastpath.forget_all()
 
     def erase(self, key: RegistryKey) -> None:
         """Forget `key` (and its aliases); nothing to forget is fine."""
         self._writer(key).erase(key)
+        fastpath.forget_all()
 
     def list(self) -> dict[str, str]:
         """Stored keys and their usernames, plus registries with a valid cached token. Never fetches."""

@@ -7,6 +7,7 @@ stdout with exit 1; tracebacks only with `SWITCHBOARD_DEBUG=1`.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from . import NAME, __version__, log
@@ -15,6 +16,9 @@ from .errors import HelperError
 TYPE_CHECKING = False  # `typing` costs ~4 ms of import on a `get` miss; mypy still sees the import
 if TYPE_CHECKING:
     from typing import IO
+
+    from .actions import Switchboard
+    from .hosts import RegistryKey
 
 PROTOCOL_ACTIONS = ("store", "get", "erase", "list", "version")
 COMMANDS = ("login", "logout", "resolve", "routes")
@@ -42,7 +46,7 @@ Environment: SWITCHBOARD_CONFIG (routes file), SWITCHBOARD_STORE=auto|keyring|fi
 SWITCHBOARD_PASSPHRASE, SWITCHBOARD_DATA_DIR, SWITCHBOARD_DEBUG=1, SWITCHBOARD_LOG=FILE."""
 
 
-def _protocol(action: str, stdin: IO[bytes], stdout: IO[str]) -> int:
+def _protocol(action: str, stdin: IO[bytes], stdout: IO[str], fast_record: str | None = None) -> int:
     from . import hosts, protocol
     from .actions import Switchboard
     from .errors import ConfigError
@@ -69,14 +73,41 @@ def _protocol(action: str, stdin: IO[bytes], stdout: IO[str]) -> int:
     board = Switchboard()
     key = hosts.parse(server)
     if action == "get":
-        stdout.write(protocol.format_credentials(server, board.get(key)))
+        _get(board, key, server, stdout, fast_record)
     else:
         board.erase(key)
     return 0
 
 
-def main(argv: list[str], stdin: IO[bytes], stdout: IO[str]) -> int:
-    """Run one command. `argv` excludes the program name. Returns the exit code."""
+def _get(board: Switchboard, key: RegistryKey, server: str, stdout: IO[str], fast_record: str | None) -> None:
+    from . import protocol
+
+    try:
+        creds = board.get(key)
+    except HelperError:
+        if fast_record:
+            from . import fastpath
+
+            fastpath.forget(fast_record)
+        raise
+    answer = protocol.format_credentials(server, creds)
+    stdout.write(answer)
+    if fast_record:  # the launcher is in front (helper/fastpath.py): let it repeat a token answer
+        from . import fastpath, paths
+        from .backends.base import TokenCredentials
+
+        if isinstance(creds, TokenCredentials):
+            fastpath.write(fast_record, answer, creds.fresh_until, [paths.routes_file(), *creds.depends_on])
+        else:
+            fastpath.forget(fast_record)
+
+
+def main(argv: list[str], stdin: IO[bytes], stdout: IO[str], fast_record: str | None = None) -> int:
+    """Run one command. `argv` excludes the program name. Returns the exit code.
+
+    `fast_record` is the fingerprint the standalone build's launcher computed for this `get`
+    (helper/fastpath.py); None everywhere else.
+    """
     try:
         if not argv:
             stdout.write(USAGE + "\n")
@@ -91,7 +122,7 @@ def main(argv: list[str], stdin: IO[bytes], stdout: IO[str]) -> int:
             if len(argv) != 1:
                 stdout.write(USAGE + "\n")
                 return 1
-            return _protocol(action, stdin, stdout)
+            return _protocol(action, stdin, stdout, fast_record if action == "get" else None)
         if action in COMMANDS:
             from .commands import run_command
 
@@ -125,7 +156,11 @@ def run() -> None:
     except (AttributeError, ValueError):
         pass
     stdin: IO[bytes] = sys.stdin.buffer if sys.stdin is not None else _Empty()  # type: ignore[assignment]
-    code = main(sys.argv[1:], stdin, stdout)
+    # the launcher's fingerprint is for this process alone: never for an exec route or a delegate
+    from .fastpath import RECORD_VAR, record_id
+
+    fast_record = record_id(os.environ.pop(RECORD_VAR, None))
+    code = main(sys.argv[1:], stdin, stdout, fast_record)
     try:
         stdout.flush()
     except (BrokenPipeError, OSError):

@@ -37,11 +37,12 @@ def read_bytes(path: str) -> bytes | None:
         return None
 
 
-def atomic_write(path: str, data: bytes) -> None:
+def atomic_write(path: str, data: bytes, durable: bool = True) -> None:
     """Replace `path` with `data` so that readers see the old or the new file, never a mix.
 
     Temp file in the same folder (0600), fsync, rename over, fsync the folder: a SIGKILL or a power cut
-    at any point leaves either version intact.
+    at any point leaves either version intact. `durable=False` skips both fsyncs, for files whose reader
+    detects a torn write itself (a SIGKILL still leaves old or new; a power cut may leave garbage).
     """
     folder = os.path.dirname(path) or "."
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}-{time.monotonic_ns()}")
@@ -50,7 +51,8 @@ def atomic_write(path: str, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -58,7 +60,7 @@ def atomic_write(path: str, data: bytes) -> None:
         except OSError:
             pass
         raise
-    if sys.platform != "win32":
+    if durable and sys.platform != "win32":
         dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

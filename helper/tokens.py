@@ -57,5 +57,12 @@ class Token:
             return STALE
         return FRESH
 
+    def fresh_until(self) -> float | None:
+        """When `state` stops being FRESH (the advisory window opens); None when the token never expires."""
+        if self.expires_at is None:
+            return None
+        lifetime = max(self.expires_at - self.obtained_at, 1.0)
+        return self.expires_at - min(ADVISORY_REFRESH_S, lifetime * ADVISORY_FRACTION)
+
     def __repr__(self) -> str:
         return f"Token(username={self.username!r}, secret=<{len(self.secret)} chars>, expires_at={self.expires_at})"

@@ -41,6 +41,25 @@ class Credentials:
     __str__ = __repr__
 
 
+class TokenCredentials(Credentials):
+    """Credentials made from a cached or fresh token: how long the answer stands, and which files it read.
+
+    `fresh_until` (epoch seconds, None = no expiry known) and `depends_on` (paths whose change may change
+    the answer) let the standalone build's launcher repeat the answer without Python (helper/fastpath.py).
+    """
+
+    __slots__ = ("depends_on", "fresh_until")
+
+    fresh_until: float | None
+    depends_on: tuple[str, ...]
+
+    def __init__(self, username: str, secret: str, fresh_until: float | None,
+                 depends_on: tuple[str, ...] = ()) -> None:
+        super().__init__(username, secret)
+        object.__setattr__(self, "fresh_until", fresh_until)
+        object.__setattr__(self, "depends_on", depends_on)
+
+
 class Backend:
     """A source of credentials for the hosts its route matched.
 

@@ -212,6 +212,10 @@ class GcpBackend(TokenBackend):
         target = self.spec.params.get("impersonate")
         return str(target) if target else None
 
+    def depends_on(self, key: RegistryKey) -> tuple[str, ...]:
+        # credential_source() picks gcloud's file when it exists: its appearing changes the identity
+        return () if os.environ.get(CREDENTIALS_ENV, "") else (adc_path(),)
+
     def cache_key(self, key: RegistryKey) -> str:
         kind, where = credential_source()
         return (f"gcp|{self.spec.source}|creds={kind}:{where}|impersonate={self._impersonate() or ''}"

@@ -16,7 +16,7 @@ from ..config import RouteSpec
 from ..errors import CredentialsNotFound
 from ..hosts import RegistryKey
 from ..tokens import Token
-from .base import Backend, Credentials, Rows
+from .base import Backend, Credentials, Rows, TokenCredentials
 
 FETCH_DEADLINE_S = 30.0  # no cloud call, retries included, may hold a pull longer than this
 
@@ -50,6 +50,10 @@ class TokenBackend(Backend):
         """Whether this backend's tokens go through the cache."""
         return True
 
+    def depends_on(self, key: RegistryKey) -> tuple[str, ...]:
+        """Files whose existence or content `cache_key` reads, beyond the environment (helper/fastpath.py)."""
+        return ()
+
     def deadline(self) -> float:
         """Seconds a whole fetch may take, retries included: the bound on a cold `get`."""
         return FETCH_DEADLINE_S
@@ -79,14 +83,16 @@ class TokenBackend(Backend):
         return token
 
     def get(self, key: RegistryKey) -> Credentials:
+        cache = self.cache if self.caching() else None
         try:
             cache_key = self.cache_key(key)
-            token = get_token(self.cache if self.caching() else None, cache_key, self.server(key),
-                              lambda: self._bounded_fetch(key))
+            token = get_token(cache, cache_key, self.server(key), lambda: self._bounded_fetch(key))
         except Exception as exc:  # any cloud failure is a not-found; the reason goes to the log
             log.log(f"{self.kind} token for {key.raw} failed: {type(exc).__name__}: {exc}")
             raise CredentialsNotFound() from None
-        return Credentials(token.username, token.secret)
+        if cache is None:  # no cache, no repeated answers: every get asks the cloud, as the user chose
+            return Credentials(token.username, token.secret)
+        return TokenCredentials(token.username, token.secret, token.fresh_until(), self.depends_on(key))
 
     def describe(self, key: RegistryKey) -> Rows:
         rows = list(self.identity(key))

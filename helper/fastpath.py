@@ -1,0 +1,130 @@
+"""Fast records: `get` answers the standalone build's front executable may give without starting Python.
+
+The standalone build puts a small C program (packaging/launcher/launcher.c) in front of the frozen
+helper. On a `get` it hashes its stdin and the environment variables an answer can depend on into a
+fingerprint, and looks for `<cache dir>/fast/<fingerprint>`; on a miss it runs this helper with
+`SWITCHBOARD_FAST_RECORD=<fingerprint>`. When this helper then answers from a token backend with a
+token that is fresh (before its advisory refresh window), it writes the record; the next identical
+`get` is answered in about a millisecond instead of a Python start. The launcher decides nothing this
+helper has not already decided for the same stdin, the same environment and the same files, while the
+same token is fresh.
+
+Record format (text header, then the answer exactly as it went to stdout):
+
+    docker-credential-switchboard fast/1
+    <serve until: epoch seconds, an integer; the launcher serves while time() < this>
+    <answer length in bytes>
+    <SHA-256 of the answer, hex>
+    <number of files the answer depends on>
+    <path>            \\ one pair per file: the routes file, and what the backend's identity reads
+    <signature>       /  dev:ino:size:mtime_ns:ctime_ns, or "-" for a file that does not exist
+    <answer>
+
+Rules that keep it honest:
+* Only token answers are recorded (never a static secret: the encrypted store stays the only place
+  those live), only while the cache is on (AWS_ECR_DISABLE_CACHE turns records off too), only with a
+  serve-until before the token's advisory window, so a refresh always goes through Python.
+* `store` and `erase` (so `login`, `logout`) delete every record; a `get` that Python answers any other
+  way deletes the record it was handed.
+* Files are 0600 in a 0700 folder, replaced atomically; the launcher refuses a file it does not own,
+  one readable by others, a torn one (length and checksum) and any signature mismatch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from . import fsutil, log, paths, tokens
+from .errors import HelperError
+
+RECORD_VAR = "SWITCHBOARD_FAST_RECORD"  # set by the launcher, for this one call only
+MAGIC = "docker-credential-switchboard fast/1"
+MAX_RECORD_BYTES = 64 * 1024  # the launcher's limit: a token answer is a few KB
+MAX_DEPENDENCIES = 16  # the launcher's limit
+NO_EXPIRY_SERVE_S = 3600  # a token with no known expiry goes back through Python hourly
+_HEX = frozenset("0123456789abcdef")
+
+
+def record_id(value: str | None) -> str | None:
+    """The fingerprint the launcher passed, if it is one (64 lowercase hex digits), else None."""
+    if value is not None and len(value) == 64 and set(value) <= _HEX:
+        return value
+    return None
+
+
+def folder() -> str:
+    """Where the records live: `fast/` in the token cache folder (cleared with it)."""
+    return os.path.join(paths.cache_dir(), "fast")
+
+
+def signature(path: str) -> str | None:
+    """The launcher's view of a file: dev:ino:size:mtime_ns:ctime_ns, "-" if absent, None if unknowable."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return "-"
+    except (OSError, ValueError):
+        return None
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+def _sha256_hex(data: bytes) -> str:
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]  # hashlib loads OpenSSL: ~2 ms
+    except ImportError:  # pragma: no cover - a Python built without it
+        from hashlib import sha256
+    return str(sha256(data).hexdigest())
+
+
+def render(answer: bytes, serve_until: int, depends_on: list[tuple[str, str]]) -> bytes:
+    """The record's bytes (see the module docstring)."""
+    lines = [MAGIC, str(serve_until), str(len(answer)), _sha256_hex(answer), str(len(depends_on))]
+    for path, sig in depends_on:
+        lines += [path, sig]
+    return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape") + answer
+
+
+def write(record: str, answer: str, fresh_until: float | None, depends_on: list[str],
+          now: float | None = None) -> None:
+    """Record `answer` for the launcher until `fresh_until`; when it cannot be recorded, forget it."""
+    at = tokens.now() if now is None else now
+    until = at + NO_EXPIRY_SERVE_S if fresh_until is None else fresh_until
+    body = answer.encode("utf-8", "replace")  # what stdout (utf-8, errors=replace) sent
+    signed = [(path, signature(path)) for path in depends_on]
+    if (not math.isfinite(until) or math.floor(until) <= at or len(signed) > MAX_DEPENDENCIES
+            or any(sig is None or "\n" in path or "\0" in path or not path for path, sig in signed)):
+        forget(record)
+        return
+    data = render(body, math.floor(until), [(path, str(sig)) for path, sig in signed])
+    if len(data) > MAX_RECORD_BYTES:
+        forget(record)
+        return
+    try:
+        fsutil.ensure_private_dir(paths.cache_dir())
+        fsutil.ensure_private_dir(folder())
+        # no fsync: a torn record fails its length or checksum and is a miss, never a wrong answer
+        fsutil.atomic_write(os.path.join(folder(), record), data, durable=False)
+    except (OSError, ValueError, HelperError) as exc:
+        log.log(f"fast record not written ({type(exc).__name__}); the launcher will ask again")
+
+
+def forget(record: str) -> None:
+    """Delete one record, if it exists."""
+    try:
+        os.unlink(os.path.join(folder(), record))
+    except OSError:
+        pass
+
+
+def forget_all() -> None:
+    """Delete every record: the stored secrets changed, so nothing recorded before may stand."""
+    try:
+        names = os.listdir(folder())
+    except OSError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(folder(), name))
+        except OSError:
+            pass
