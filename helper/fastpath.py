@@ -92,7 +92,7 @@ def write(record: str, answer: str, fresh_until: float | None, depends_on: list[
     until = at + NO_EXPIRY_SERVE_S if fresh_until is None else fresh_until
     body = answer.encode("utf-8", "replace")  # what stdout (utf-8, errors=replace) sent
     signed = [(path, signature(path)) for path in depends_on]
-    if (not math.isfinite(until) or math.floor(until) <= at or len(signed) > MAX_DEPENDENCIES
+    if (not math.isfinite(until) or until - at < 1 or len(signed) > MAX_DEPENDENCIES
             or any(sig is None or "\n" in path or "\0" in path or not path for path, sig in signed)):
         forget(record)
         return

@@ -1,0 +1,392 @@
+"""The standalone build's launcher and its fast records (packaging/launcher/, helper/fastpath.py).
+
+A repeated token `get` is answered by the C launcher from a record the Python helper wrote; everything
+else reaches the Python helper with stdin intact. These tests drive the real launcher: the one in front
+of the frozen build when SWITCHBOARD_HELPER names it, else one compiled here (cc) in front of the helper
+under test. "Served by the launcher" is proved by forging a record's answer (with a valid length and
+checksum): only the launcher would print the forged secret, Python answers from its token cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from helper import fastpath
+from tests.conftest import NOT_FOUND, ROOT, call, helper_executable, require_tool, run_helper
+
+HOST = "tokens.corp.example"
+FORGED = "forged-by-the-test"
+
+
+@pytest.fixture(scope="session")
+def launcher(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The launcher under test: the frozen build's, or one compiled in front of the helper under test."""
+    named = os.environ.get("SWITCHBOARD_HELPER")
+    if named and (Path(named).resolve().parent / "switchboard-core").exists():
+        return named
+    require_tool("cc")
+    folder = tmp_path_factory.mktemp("launcher")
+    subprocess.run([str(ROOT / "packaging/launcher/compile"), str(folder / "docker-credential-switchboard")],
+                   check=True)
+    core = folder / "switchboard-core"
+    core.write_text(f'#!/bin/sh\nexec {shlex.quote(helper_executable())} "$@"\n')
+    core.chmod(0o755)
+    return str(folder / "docker-credential-switchboard")
+
+
+@pytest.fixture
+def token_route(routes: Path, tmp_path: Path) -> Path:
+    """An exec route for HOST whose command counts its runs; tokens live an hour (fresh for 45 min)."""
+    command = tmp_path / "mint.sh"
+    command.write_text(f"#!/bin/sh\necho x >> '{tmp_path / 'mints'}'\necho minted-secret\n")
+    command.chmod(0o755)
+    routes.write_text(f'[[route]]\nmatch = "{HOST}"\nbackend = "exec"\ncommand = ["{command}"]\n'
+                      'username = "robot"\nttl = 3600\n')
+    return routes
+
+
+def records(home: Path) -> list[Path]:
+    folder = home / ".cache/docker-credential-switchboard/fast"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def parse(record: Path) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(serve until, [(path, signature)], answer) of a record."""
+    data = record.read_bytes()
+    lines = data.split(b"\n")
+    assert lines[0].decode() == fastpath.MAGIC
+    count = int(lines[4])
+    deps = [(lines[5 + 2 * i].decode(), lines[6 + 2 * i].decode()) for i in range(count)]
+    header = b"\n".join(lines[:5 + 2 * count]) + b"\n"
+    return int(lines[1]), deps, data[len(header):]
+
+
+def forge(record: Path, secret: str = FORGED, until: int | None = None) -> None:
+    """Rewrite a record's answer (and optionally its serve-until), consistently: length and checksum."""
+    old_until, deps, answer = parse(record)
+    doc = json.loads(answer)
+    doc["Secret"] = secret
+    body = (json.dumps(doc, separators=(",", ":")) + "\n").encode()
+    record.write_bytes(fastpath.render(body, old_until if until is None else until, deps))
+
+
+def get(launcher: str, host: str = HOST, env: dict[str, str] | None = None) -> str:
+    result = run_helper("get", host, env=env, executable=launcher)
+    assert result.err == ""
+    if result.code != 0:
+        return result.out.strip()
+    secret: str = result.json()["Secret"]
+    return secret
+
+
+def warm(launcher: str, home: Path) -> Path:
+    """One `get` through the launcher (Python answers and records), and the record it wrote."""
+    assert get(launcher) == "minted-secret"
+    found = records(home)
+    assert len(found) == 1
+    return found[0]
+
+
+# ---- what the launcher serves -----------------------------------------------------------------------
+
+
+def test_a_repeated_token_get_is_answered_by_the_launcher(launcher: str, token_route: Path, isolated_home: Path,
+                                                          tmp_path: Path) -> None:
+    record = warm(launcher, isolated_home)
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
+    assert stat.S_IMODE(record.parent.stat().st_mode) == 0o700
+    until, deps, answer = parse(record)
+    assert json.loads(answer) == {"ServerURL": HOST, "Username": "robot", "Secret": "minted-secret"}
+    # fresh until the advisory window of a one-hour token: 45 minutes from now
+    assert abs(until - (time.time() + 2700)) < 60
+    assert deps == [(str(token_route), fastpath.signature(str(token_route)))]
+    forge(record)
+    assert get(launcher) == FORGED
+    assert len((tmp_path / "mints").read_text().splitlines()) == 1
+
+
+def test_the_record_is_byte_for_byte_what_python_printed(launcher: str, token_route: Path,
+                                                         isolated_home: Path) -> None:
+    python = run_helper("get", HOST)
+    record = warm(launcher, isolated_home)
+    served = run_helper("get", HOST, executable=launcher)
+    assert parse(record)[2].decode() == python.out == served.out
+    assert served.code == 0
+
+
+@pytest.mark.parametrize("length", [1, 23, 24, 31, 32, 87, 88, 95, 96, 4000])
+def test_answers_of_every_length_around_a_block_pass_the_checksum(launcher: str, routes: Path, tmp_path: Path,
+                                                                  isolated_home: Path, length: int) -> None:
+    # the answer is 64 bytes of JSON around the secret: these lengths put its end on every side of
+    # SHA-256's 55/56/64-byte padding boundaries, which the C checksum must agree on with Python's
+    secret = "s" * length
+    command = tmp_path / "mint.sh"
+    command.write_text(f"#!/bin/sh\necho {secret}\n")
+    command.chmod(0o755)
+    routes.write_text(f'[[route]]\nmatch = "{HOST}"\nbackend = "exec"\ncommand = ["{command}"]\n'
+                      'username = "robot"\nttl = 3600\n')
+    assert get(launcher) == secret
+    (record,) = records(isolated_home)
+    assert hashlib.sha256(parse(record)[2]).hexdigest() == record.read_bytes().split(b"\n")[3].decode()
+    forge(record, FORGED + str(length))
+    assert get(launcher) == FORGED + str(length)
+
+
+def test_static_secrets_are_never_recorded(launcher: str, isolated_home: Path) -> None:
+    assert call("store", json.dumps({"ServerURL": "static.example", "Username": "u", "Secret": "p"})).code == 0
+    assert get(launcher, "static.example") == "p"
+    assert get(launcher, "static.example") == "p"
+    assert records(isolated_home) == []
+    assert get(launcher, "unknown.example") == NOT_FOUND
+    assert records(isolated_home) == []
+
+
+def test_a_token_route_that_fails_leaves_no_record(launcher: str, routes: Path, isolated_home: Path) -> None:
+    routes.write_text(f'[[route]]\nmatch = "{HOST}"\nbackend = "exec"\ncommand = ["/bin/false"]\n'
+                      'username = "robot"\nttl = 3600\n')
+    assert get(launcher) == NOT_FOUND
+    assert records(isolated_home) == []
+
+
+def test_only_a_cached_token_carries_what_a_record_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # AWS_ECR_DISABLE_CACHE (caching() false) means every get asks the cloud: then no record either
+    from helper.backends.base import TokenCredentials
+    from helper.backends.token_base import TokenBackend
+    from helper.cache import TokenCache
+    from helper.config import RouteSpec
+    from helper.hosts import parse as parse_key
+    from helper.tokens import Token
+
+    class Minting(TokenBackend):
+        cached = True
+
+        def cache_key(self, key: object) -> str:
+            return "minting"
+
+        def fetch(self, key: object) -> Token:
+            return Token("u", "s", time.time() + 3600, time.time())
+
+        def caching(self) -> bool:
+            return self.cached
+
+        def depends_on(self, key: object) -> tuple[str, ...]:
+            return ("/some/file",)
+
+    spec = RouteSpec([], "exec", {}, "built-in")
+    backend = Minting(spec, TokenCache(str(tmp_path / "cache")))
+    creds = backend.get(parse_key(HOST))
+    assert isinstance(creds, TokenCredentials) and creds.depends_on == ("/some/file",)
+    assert creds.fresh_until is not None and abs(creds.fresh_until - (time.time() + 2700)) < 60
+    backend.cached = False
+    uncached = backend.get(parse_key(HOST))
+    assert not isinstance(uncached, TokenCredentials) and uncached.secret == "s"
+
+
+# ---- when the launcher must ask Python -------------------------------------------------------------
+
+
+def test_a_different_stdin_or_a_relevant_variable_is_another_record(launcher: str, token_route: Path,
+                                                                    isolated_home: Path) -> None:
+    forge(warm(launcher, isolated_home))
+    assert get(launcher) == FORGED
+    assert get(launcher, HOST + "\n") == "minted-secret"  # another spelling: another fingerprint
+    for name, value in (("AWS_PROFILE", "other"), ("GOOGLE_APPLICATION_CREDENTIALS", "/x"),
+                        ("AZURE_CLIENT_ID", "c"), ("SWITCHBOARD_STORE", "file"), ("XDG_CONFIG_HOME", "/nowhere"),
+                        ("CLOUDSDK_CONFIG", "/elsewhere"), ("IDENTITY_ENDPOINT", "http://127.0.0.1:9")):
+        # Python answers each (from its token cache: the route is the same), and records it anew
+        assert get(launcher, env=dict(os.environ, **{name: value})) == "minted-secret", name
+    assert get(launcher, env=dict(os.environ, UNRELATED_VARIABLE="1", PATH=os.environ["PATH"] + ":/x")) == FORGED
+
+
+def test_secret_variables_count_by_presence_not_value(launcher: str, token_route: Path,
+                                                      isolated_home: Path) -> None:
+    env = dict(os.environ, AWS_SECRET_ACCESS_KEY="first", SWITCHBOARD_PASSPHRASE="one")
+    assert get(launcher, env=env) == "minted-secret"
+    (record,) = records(isolated_home)
+    forge(record)
+    assert get(launcher, env=dict(env, AWS_SECRET_ACCESS_KEY="second", SWITCHBOARD_PASSPHRASE="two")) == FORGED
+    without = {k: v for k, v in env.items() if k != "AWS_SECRET_ACCESS_KEY"}
+    assert get(launcher, env=without) == "minted-secret"
+
+
+def test_a_changed_routes_file_is_a_miss(launcher: str, token_route: Path, isolated_home: Path) -> None:
+    forge(warm(launcher, isolated_home))
+    token_route.write_text(token_route.read_text() + "\n# edited\n")
+    assert get(launcher) == "minted-secret"
+
+
+def test_a_routes_file_that_appears_is_a_miss(launcher: str, tmp_path: Path, isolated_home: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # no routes file: the record depends on its absence ("-"); creating one changes the answer
+    monkeypatch.setenv("SWITCHBOARD_CONFIG", str(tmp_path / "absent.toml"))
+    command = tmp_path / "mint.sh"
+    command.write_text("#!/bin/sh\necho from-the-file-route\n")
+    command.chmod(0o755)
+    assert call("store", json.dumps({"ServerURL": HOST, "Username": "u", "Secret": "static"})).code == 0
+    assert get(launcher) == "static"
+    (tmp_path / "absent.toml").write_text(f'[[route]]\nmatch = "{HOST}"\nbackend = "exec"\n'
+                                          f'command = ["{command}"]\nusername = "r"\nttl = 3600\n')
+    assert get(launcher) == "from-the-file-route"
+    (record,) = records(isolated_home)
+    assert parse(record)[1][0][1] != "-"
+    (tmp_path / "absent.toml").unlink()
+    assert get(launcher) == "static"
+    assert records(isolated_home) == []
+
+
+def test_past_its_serve_until_time_python_answers(launcher: str, token_route: Path, isolated_home: Path) -> None:
+    forge(warm(launcher, isolated_home), until=int(time.time()) - 1)
+    assert get(launcher) == "minted-secret"
+
+
+@pytest.mark.parametrize("damage", ["mode", "checksum", "truncated", "padded", "magic", "symlink", "huge"])
+def test_a_damaged_or_unsafe_record_is_never_served(launcher: str, token_route: Path, isolated_home: Path,
+                                                    tmp_path: Path, damage: str) -> None:
+    record = warm(launcher, isolated_home)
+    forge(record)
+    data = record.read_bytes()
+    if damage == "mode":
+        record.chmod(0o644)
+    elif damage == "checksum":
+        record.write_bytes(data[:-3] + b"X\"}\n")
+    elif damage == "truncated":
+        record.write_bytes(data[:-5])
+    elif damage == "padded":
+        record.write_bytes(data + b" ")
+    elif damage == "magic":
+        record.write_bytes(data.replace(b"fast/1", b"fast/9", 1))
+    elif damage == "symlink":
+        target = tmp_path / "elsewhere"
+        target.write_bytes(data)
+        target.chmod(0o600)
+        record.unlink()
+        record.symlink_to(target)
+    else:
+        record.write_bytes(data + b" " * (70 * 1024))
+    assert get(launcher) == "minted-secret"
+
+
+@pytest.mark.parametrize("setting", [("SWITCHBOARD_FASTPATH", "0"), ("SWITCHBOARD_FASTPATH", "off"),
+                                     ("SWITCHBOARD_DEBUG", "1"), ("SWITCHBOARD_LOG", "log")])
+def test_switches_that_send_every_get_to_python(launcher: str, token_route: Path, isolated_home: Path,
+                                                tmp_path: Path, setting: tuple[str, str]) -> None:
+    forge(warm(launcher, isolated_home))
+    name, value = setting
+    env = dict(os.environ, **{name: str(tmp_path / value) if name == "SWITCHBOARD_LOG" else value})
+    result = run_helper("get", HOST, env=env, executable=launcher)
+    assert result.code == 0 and result.json()["Secret"] == "minted-secret"
+
+
+def test_store_and_erase_forget_every_record(launcher: str, token_route: Path, isolated_home: Path) -> None:
+    warm(launcher, isolated_home)
+    assert call("store", json.dumps({"ServerURL": "other.example", "Username": "u", "Secret": "p"})).code == 0
+    assert records(isolated_home) == []
+    warm(launcher, isolated_home)
+    assert run_helper("erase", "nothing.example", executable=launcher).code == 0
+    assert records(isolated_home) == []
+
+
+def test_a_fingerprint_from_the_environment_is_ignored(launcher: str, token_route: Path, isolated_home: Path,
+                                                       tmp_path: Path) -> None:
+    # only the launcher sets SWITCHBOARD_FAST_RECORD; one set by anybody else never names a file, and
+    # the variable never reaches a route's command
+    probe = tmp_path / "probe.sh"
+    probe.write_text('#!/bin/sh\necho "[${SWITCHBOARD_FAST_RECORD:-unset}]"\n')
+    probe.chmod(0o755)
+    token_route.write_text(f'[[route]]\nmatch = "{HOST}"\nbackend = "exec"\ncommand = ["{probe}"]\n'
+                           'username = "robot"\nttl = 3600\n')
+    env = dict(os.environ, SWITCHBOARD_FAST_RECORD="../../escape")
+    assert get(launcher, env=env) == "[unset]"
+    assert [p.name for p in records(isolated_home)] != ["..", "escape"]
+    assert not (isolated_home / ".cache/escape").exists()
+    assert fastpath.record_id("../../escape") is None
+    assert fastpath.record_id("A" * 64) is None
+    assert fastpath.record_id("a" * 64) == "a" * 64
+
+
+# ---- stdin reaches Python intact --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [4095, 4096, 4097, 70_000, 17 * 1024 * 1024])
+def test_big_stdin_reaches_python_unchanged(launcher: str, size: int) -> None:
+    data = b"h" * size
+    direct = run_helper("get", data)
+    through = run_helper("get", data, executable=launcher)
+    assert (through.code, through.out, through.err) == (direct.code, direct.out, direct.err)
+    assert through.code == 1
+
+
+def test_other_actions_get_stdin_untouched(launcher: str, isolated_home: Path) -> None:
+    secret = "x" * (2 * 1024 * 1024)
+    payload = json.dumps({"ServerURL": "big.example", "Username": "u", "Secret": secret})
+    assert run_helper("store", payload, executable=launcher).code == 0
+    assert run_helper("get", "big.example", executable=launcher).json()["Secret"] == secret
+    listed = run_helper("list", None, executable=launcher)
+    assert listed.code == 0 and listed.json() == {"big.example": "u"}
+
+
+def test_closed_stdin_and_empty_stdin_answer_as_python_does(launcher: str) -> None:
+    for data in (None, b""):
+        direct = run_helper("get", data)
+        through = run_helper("get", data, executable=launcher)
+        assert (through.code, through.out) == (direct.code, direct.out)
+    closed, python = (subprocess.run(["/bin/sh", "-c", 'exec "$0" get <&-', program], capture_output=True,
+                                     timeout=30, check=False) for program in (launcher, helper_executable()))
+    assert (closed.returncode, closed.stdout) == (python.returncode, python.stdout)
+
+
+def test_version_and_usage_go_through(launcher: str) -> None:
+    assert run_helper("version", None, executable=launcher).out == run_helper("version", None).out
+    for argv in ([], ["get", "extra"], ["nonsense"]):
+        through = run_helper(argv, b"", executable=launcher)
+        direct = run_helper(argv, b"")
+        assert (through.code, through.out) == (direct.code, direct.out)
+
+
+def test_a_missing_core_is_one_line_on_stdout(tmp_path: Path) -> None:
+    require_tool("cc")
+    alone = tmp_path / "docker-credential-switchboard"
+    subprocess.run([str(ROOT / "packaging/launcher/compile"), str(alone)], check=True)
+    result = run_helper("version", None, executable=str(alone))
+    assert result.code == 1 and result.err == ""
+    assert result.out.startswith("docker-credential-switchboard: cannot start the helper: ")
+    assert result.out.count("\n") == 1
+
+
+# ---- the Python side --------------------------------------------------------------------------------
+
+
+def test_write_refuses_what_the_launcher_could_not_check(isolated_home: Path, tmp_path: Path) -> None:
+    record = "b" * 64
+    path = Path(fastpath.folder()) / record
+    now = time.time()
+    fastpath.write(record, "{}\n", now + 600, [str(tmp_path / "routes.toml")], now=now)
+    assert path.exists()
+    for until, deps in ((now - 1, []), (float("nan"), []), (now + 0.5, []), (now + 600, ["bad\nname"]),
+                        (now + 600, [str(tmp_path)] * 17)):
+        fastpath.write(record, "{}\n", until, deps, now=now)
+        assert not path.exists(), (until, deps)
+        fastpath.write(record, "{}\n", now + 600, [], now=now)
+    fastpath.write(record, "x" * (70 * 1024), now + 600, [], now=now)
+    assert not path.exists()
+
+
+def test_a_token_fresh_until_matches_its_state() -> None:
+    from helper import tokens
+
+    for lifetime in (60.0, 600.0, 3600.0, 43200.0):
+        token = tokens.Token("u", "s", 1000.0 + lifetime, 1000.0)
+        until = token.fresh_until()
+        assert until is not None
+        assert token.state(until - 0.001) == tokens.FRESH
+        assert token.state(until) != tokens.FRESH
+    assert tokens.Token("u", "s", None, 0.0).fresh_until() is None
