@@ -43,7 +43,8 @@ Management commands:
   routes    show the effective routing table
 
 Environment: SWITCHBOARD_CONFIG (routes file), SWITCHBOARD_STORE=auto|keyring|file,
-SWITCHBOARD_PASSPHRASE, SWITCHBOARD_DATA_DIR, SWITCHBOARD_DEBUG=1, SWITCHBOARD_LOG=FILE."""
+SWITCHBOARD_PASSPHRASE, SWITCHBOARD_DATA_DIR, SWITCHBOARD_DEBUG=1, SWITCHBOARD_LOG=FILE,
+SWITCHBOARD_FASTPATH=0 (standalone build: every get through Python)."""
 
 
 def _protocol(action: str, stdin: IO[bytes], stdout: IO[str], fast_record: str | None = None) -> int:
