@@ -36,6 +36,7 @@ import math
 import os
 
 from . import fsutil, log, paths, tokens
+from .digest import sha256_hex
 from .errors import HelperError
 
 RECORD_VAR = "SWITCHBOARD_FAST_RECORD"  # set by the launcher, for this one call only
@@ -69,17 +70,9 @@ def signature(path: str) -> str | None:
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
-def _sha256_hex(data: bytes) -> str:
-    try:
-        from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]  # hashlib loads OpenSSL: ~2 ms
-    except ImportError:  # pragma: no cover - a Python built without it
-        from hashlib import sha256
-    return str(sha256(data).hexdigest())
-
-
 def render(answer: bytes, serve_until: int, depends_on: list[tuple[str, str]]) -> bytes:
     """The record's bytes (see the module docstring)."""
-    lines = [MAGIC, str(serve_until), str(len(answer)), _sha256_hex(answer), str(len(depends_on))]
+    lines = [MAGIC, str(serve_until), str(len(answer)), sha256_hex(answer), str(len(depends_on))]
     for path, sig in depends_on:
         lines += [path, sig]
     return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape") + answer

@@ -272,6 +272,21 @@ def test_route_profile_role_and_external_id_pick_the_identity(fake_ecr: FakeEcr,
     assert "role=arn:aws:iam::222222222222:role/pull" in resolved and "role-session-token" not in resolved
 
 
+def test_other_access_keys_in_the_environment_are_another_identity(fake_ecr: FakeEcr, isolated_home: Path) -> None:
+    # botocore signs with AWS_ACCESS_KEY_ID over any profile but a route's own: a job that switches keys
+    # (another account) must get a token minted with its keys, not the previous job's cached one
+    env = aws_env(fake_ecr)
+    first = json.loads(run_helper("get", ECR_HOST, env=env).out)["Secret"]
+    assert json.loads(run_helper("get", ECR_HOST, env=env).out)["Secret"] == first
+    other = dict(env, AWS_ACCESS_KEY_ID="AKIAOTHERJOB")
+    assert json.loads(run_helper("get", ECR_HOST, env=other).out)["Secret"] != first
+    assert fake_ecr.key_ids == [env["AWS_ACCESS_KEY_ID"], "AKIAOTHERJOB"]
+    assert json.loads(run_helper("get", ECR_HOST, env=env).out)["Secret"] == first  # both stay cached
+    names = [p.name for p in (isolated_home / ".cache/docker-credential-switchboard").glob("*.json")]
+    assert len(names) == 2
+    assert not any("AKIAOTHERJOB" in name or "testing" in name for name in names)  # a digest, never the key id
+
+
 def test_an_alias_route_gets_the_token_of_the_registry_it_names(fake_ecr: FakeEcr, tmp_path: Path) -> None:
     routes = tmp_path / "routes.toml"
     routes.write_text('[[route]]\nmatch = "registry.corp.example"\nbackend = "ecr"\n'

@@ -13,6 +13,7 @@ from __future__ import annotations
 import binascii
 import os
 
+from ..digest import sha256_hex
 from ..hosts import RegistryKey, parse
 from ..tokens import Token, now
 from .base import Rows
@@ -96,7 +97,14 @@ def _decode(authorization_token: str) -> tuple[str, str]:
 def _identity(params: dict[str, object]) -> str:
     profile = str(params.get("profile") or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
                   or "default")
-    return f"profile={profile}|role={params.get('role_arn') or ''}|external_id={params.get('external_id') or ''}"
+    identity = f"profile={profile}|role={params.get('role_arn') or ''}|external_id={params.get('external_id') or ''}"
+    key_id = os.environ.get("AWS_ACCESS_KEY_ID")
+    if key_id and not params.get("profile"):
+        # botocore prefers these variables to any profile but a route's explicit one: other keys are
+        # another identity (a CI job with another account's keys must not get this one's token). A digest,
+        # as amazon-ecr-credential-helper keys its cache, never the raw key id.
+        identity += f"|key={sha256_hex(key_id.encode('utf-8'))[:16]}"
+    return identity
 
 
 class _AwsBackend(TokenBackend):
