@@ -88,6 +88,17 @@ def test_the_executable_runs_itself_as_a_child(routes: Path) -> None:
     assert child_sees().startswith("docker-credential-switchboard (docker-credential-switchboard) ")
 
 
+def test_the_build_carries_the_notices_of_what_it_bundles() -> None:
+    internal = frozen_internal()
+    assert internal is not None
+    notices = (internal.parent / "THIRD-PARTY-NOTICES.txt").read_text(encoding="utf-8")
+    for needle in ("Python Software Foundation", "botocore", "Apache License", "cryptography", "google-auth",
+                   "keyring", "certifi", "Mozilla Public License", "PyInstaller bootloader"):
+        assert needle in notices, needle
+    for library in (p.name for p in internal.glob("lib*.so*") if not p.name.startswith("libpython")):
+        assert library in notices, library
+
+
 # ---- HTTPS through botocore and google-auth ----------------------------------------------------------------
 
 
