@@ -71,16 +71,22 @@ def _protocol(action: str, stdin: IO[bytes], stdout: IO[str], fast_record: str |
         Switchboard().store(hosts.parse(server), creds)
         return 0
     server = protocol.parse_server_url(data)
+    routes_read: tuple[tuple[str, str | None], ...] = ()
+    if fast_record:  # the routes file's signature before it is read (helper/fastpath.py)
+        from . import fastpath, paths
+
+        routes_read = fastpath.signed((paths.routes_file(),))
     board = Switchboard()
     key = hosts.parse(server)
     if action == "get":
-        _get(board, key, server, stdout, fast_record)
+        _get(board, key, server, stdout, fast_record, routes_read)
     else:
         board.erase(key)
     return 0
 
 
-def _get(board: Switchboard, key: RegistryKey, server: str, stdout: IO[str], fast_record: str | None) -> None:
+def _get(board: Switchboard, key: RegistryKey, server: str, stdout: IO[str], fast_record: str | None,
+         routes_read: tuple[tuple[str, str | None], ...]) -> None:
     from . import protocol
 
     try:
@@ -94,11 +100,11 @@ def _get(board: Switchboard, key: RegistryKey, server: str, stdout: IO[str], fas
     answer = protocol.format_credentials(server, creds)
     stdout.write(answer)
     if fast_record:  # the launcher is in front (helper/fastpath.py): let it repeat a token answer
-        from . import fastpath, paths
+        from . import fastpath
         from .backends.base import TokenCredentials
 
         if isinstance(creds, TokenCredentials):
-            fastpath.write(fast_record, answer, creds.fresh_until, [paths.routes_file(), *creds.depends_on])
+            fastpath.write(fast_record, answer, creds.fresh_until, (*routes_read, *creds.depends_on))
         else:
             fastpath.forget(fast_record)
 

@@ -12,11 +12,12 @@ same token is fresh.
 Record format (text header, then the answer exactly as it went to stdout):
 
     docker-credential-switchboard fast/1
+    <the fingerprint: the record's own file name, so that a copy under another name is never served>
     <serve until: epoch seconds, an integer; the launcher serves while time() < this>
     <answer length in bytes>
     <SHA-256 of the answer, hex>
     <number of files the answer depends on>
-    <path>            \\ one pair per file: the routes file, and what the backend's identity reads
+    <path>            \\ one pair per file: the routes file, the token cache entry, what the identity reads
     <signature>       /  dev:ino:size:mtime_ns:ctime_ns, or "-" for a file that does not exist
     <answer>
 
@@ -24,6 +25,10 @@ Rules that keep it honest:
 * Only token answers are recorded (never a static secret: the encrypted store stays the only place
   those live), only while the cache is on (AWS_ECR_DISABLE_CACHE turns records off too), only with a
   serve-until before the token's advisory window, so a refresh always goes through Python.
+* Each file's signature is taken BEFORE the helper reads it (the routes file before the routes are
+  loaded, gcloud's file before the identity is named) and checked again after the answer: a file that
+  changed during the call means no record. The token cache entry is pinned after the answer, only if
+  it still holds the token served, so a refresh or a deleted cache by anybody ends the record.
 * `store` and `erase` (so `login`, `logout`) delete every record; a `get` that Python answers any other
   way deletes the record it was handed.
 * Files are 0600 in a 0700 folder, replaced atomically; the launcher refuses a file it does not own,
@@ -70,26 +75,37 @@ def signature(path: str) -> str | None:
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
-def render(answer: bytes, serve_until: int, depends_on: list[tuple[str, str]]) -> bytes:
+Signed = tuple[tuple[str, str | None], ...]  # (path, signature taken before it was read)
+
+
+def signed(paths: tuple[str, ...]) -> Signed:
+    """Each path with its signature now: call BEFORE reading the files."""
+    return tuple((path, signature(path)) for path in paths)
+
+
+def render(record: str, answer: bytes, serve_until: int, depends_on: list[tuple[str, str]]) -> bytes:
     """The record's bytes (see the module docstring)."""
-    lines = [MAGIC, str(serve_until), str(len(answer)), sha256_hex(answer), str(len(depends_on))]
+    lines = [MAGIC, record, str(serve_until), str(len(answer)), sha256_hex(answer), str(len(depends_on))]
     for path, sig in depends_on:
         lines += [path, sig]
     return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape") + answer
 
 
-def write(record: str, answer: str, fresh_until: float | None, depends_on: list[str],
+def write(record: str, answer: str, fresh_until: float | None, depends_on: Signed,
           now: float | None = None) -> None:
-    """Record `answer` for the launcher until `fresh_until`; when it cannot be recorded, forget it."""
+    """Record `answer` for the launcher until `fresh_until`; when it cannot be recorded, forget it.
+
+    `depends_on` holds each file with the signature it had before the answer read it (`signed`).
+    """
     at = tokens.now() if now is None else now
     until = at + NO_EXPIRY_SERVE_S if fresh_until is None else fresh_until
     body = answer.encode("utf-8", "replace")  # what stdout (utf-8, errors=replace) sent
-    signed = [(path, signature(path)) for path in depends_on]
-    if (not math.isfinite(until) or until - at < 1 or len(signed) > MAX_DEPENDENCIES
-            or any(sig is None or "\n" in path or "\0" in path or not path for path, sig in signed)):
-        forget(record)
+    if (not math.isfinite(until) or until - at < 1 or len(depends_on) > MAX_DEPENDENCIES
+            or any(sig is None or sig != signature(path) or "\n" in path or "\0" in path or not path
+                   for path, sig in depends_on)):
+        forget(record)  # something changed while the answer was made, or cannot be checked: no record
         return
-    data = render(body, math.floor(until), [(path, str(sig)) for path, sig in signed])
+    data = render(record, body, math.floor(until), [(path, str(sig)) for path, sig in depends_on])
     if len(data) > MAX_RECORD_BYTES:
         forget(record)
         return

@@ -64,10 +64,11 @@ def parse(record: Path) -> tuple[int, list[tuple[str, str]], bytes]:
     data = record.read_bytes()
     lines = data.split(b"\n")
     assert lines[0].decode() == fastpath.MAGIC
-    count = int(lines[4])
-    deps = [(lines[5 + 2 * i].decode(), lines[6 + 2 * i].decode()) for i in range(count)]
-    header = b"\n".join(lines[:5 + 2 * count]) + b"\n"
-    return int(lines[1]), deps, data[len(header):]
+    assert lines[1].decode() == record.name
+    count = int(lines[5])
+    deps = [(lines[6 + 2 * i].decode(), lines[7 + 2 * i].decode()) for i in range(count)]
+    header = b"\n".join(lines[:6 + 2 * count]) + b"\n"
+    return int(lines[2]), deps, data[len(header):]
 
 
 def forge(record: Path, secret: str = FORGED, until: int | None = None) -> None:
@@ -76,7 +77,7 @@ def forge(record: Path, secret: str = FORGED, until: int | None = None) -> None:
     doc = json.loads(answer)
     doc["Secret"] = secret
     body = (json.dumps(doc, separators=(",", ":")) + "\n").encode()
-    record.write_bytes(fastpath.render(body, old_until if until is None else until, deps))
+    record.write_bytes(fastpath.render(record.name, body, old_until if until is None else until, deps))
 
 
 def get(launcher: str, host: str = HOST, env: dict[str, str] | None = None) -> str:
@@ -108,7 +109,9 @@ def test_a_repeated_token_get_is_answered_by_the_launcher(launcher: str, token_r
     assert json.loads(answer) == {"ServerURL": HOST, "Username": "robot", "Secret": "minted-secret"}
     # fresh until the advisory window of a one-hour token: 45 minutes from now
     assert abs(until - (time.time() + 2700)) < 60
-    assert deps == [(str(token_route), fastpath.signature(str(token_route)))]
+    entry = next((isolated_home / ".cache/docker-credential-switchboard").glob("exec_*.json"))
+    assert deps == [(str(token_route), fastpath.signature(str(token_route))),
+                    (str(entry), fastpath.signature(str(entry)))]
     forge(record)
     assert get(launcher) == FORGED
     assert len((tmp_path / "mints").read_text().splitlines()) == 1
@@ -136,7 +139,7 @@ def test_answers_of_every_length_around_a_block_pass_the_checksum(launcher: str,
                       'username = "robot"\nttl = 3600\n')
     assert get(launcher) == secret
     (record,) = records(isolated_home)
-    assert hashlib.sha256(parse(record)[2]).hexdigest() == record.read_bytes().split(b"\n")[3].decode()
+    assert hashlib.sha256(parse(record)[2]).hexdigest() == record.read_bytes().split(b"\n")[4].decode()
     forge(record, FORGED + str(length))
     assert get(launcher) == FORGED + str(length)
 
@@ -182,9 +185,12 @@ def test_only_a_cached_token_carries_what_a_record_needs(tmp_path: Path, monkeyp
             return ("/some/file",)
 
     spec = RouteSpec([], "exec", {}, "built-in")
-    backend = Minting(spec, TokenCache(str(tmp_path / "cache")))
+    cache = TokenCache(str(tmp_path / "cache"))
+    backend = Minting(spec, cache)
     creds = backend.get(parse_key(HOST))
-    assert isinstance(creds, TokenCredentials) and creds.depends_on == ("/some/file",)
+    entry = cache.path("minting")
+    assert isinstance(creds, TokenCredentials)
+    assert creds.depends_on == (("/some/file", "-"), (entry, fastpath.signature(entry)))
     assert creds.fresh_until is not None and abs(creds.fresh_until - (time.time() + 2700)) < 60
     backend.cached = False
     uncached = backend.get(parse_key(HOST))
@@ -313,6 +319,75 @@ def test_a_fingerprint_from_the_environment_is_ignored(launcher: str, token_rout
     assert fastpath.record_id("a" * 64) == "a" * 64
 
 
+def test_a_refreshed_or_deleted_token_cache_ends_the_record(launcher: str, token_route: Path,
+                                                            isolated_home: Path) -> None:
+    forge(warm(launcher, isolated_home))
+    assert get(launcher) == FORGED
+    for entry in (isolated_home / ".cache/docker-credential-switchboard").glob("exec_*.json"):
+        entry.unlink()  # as `rm -rf ~/.cache/...` or another process's refresh (a new inode) would
+    assert get(launcher) == "minted-secret"  # Python minted again; the forged copy is never served
+
+
+def test_a_routes_file_changed_during_the_call_leaves_no_record(launcher: str, routes: Path, tmp_path: Path,
+                                                               isolated_home: Path) -> None:
+    # the command edits the routes file while the helper works: the answer came from the old routes,
+    # so no record may claim the new file
+    command = tmp_path / "mint.sh"
+    command.write_text(f"#!/bin/sh\necho '# edited' >> '{routes}'\necho minted-secret\n")
+    command.chmod(0o755)
+    routes.write_text(f'[[route]]\nmatch = "{HOST}"\nbackend = "exec"\ncommand = ["{command}"]\n'
+                      'username = "robot"\nttl = 3600\n')
+    assert get(launcher) == "minted-secret"
+    assert records(isolated_home) == []
+
+
+def test_a_record_copied_under_another_fingerprint_is_never_served(launcher: str, routes: Path, tmp_path: Path,
+                                                                  isolated_home: Path) -> None:
+    command = tmp_path / "mint.sh"
+    command.write_text('#!/bin/sh\nread host; echo "secret-of-$host"\n')
+    command.chmod(0o755)
+    routes.write_text(f'[[route]]\nmatch = "*.corp.example"\nbackend = "exec"\ncommand = ["{command}"]\n'
+                      'username = "robot"\nttl = 3600\n')
+    assert get(launcher, "a.corp.example") == "secret-of-a.corp.example"
+    (first,) = records(isolated_home)
+    assert get(launcher, "b.corp.example") == "secret-of-b.corp.example"
+    (second,) = [r for r in records(isolated_home) if r != first]
+    second.write_bytes(first.read_bytes())  # a's answer under b's name: it names a's fingerprint inside
+    assert get(launcher, "b.corp.example") == "secret-of-b.corp.example"
+
+
+@pytest.mark.parametrize("trick", ["open-folder", "fifo", "hard-link"])
+def test_records_in_the_wrong_place_are_never_served(launcher: str, token_route: Path, isolated_home: Path,
+                                                     tmp_path: Path, trick: str) -> None:
+    record = warm(launcher, isolated_home)
+    forge(record)
+    if trick == "open-folder":
+        record.parent.chmod(0o777)
+    elif trick == "fifo":
+        record.unlink()
+        os.mkfifo(record, 0o600)
+    else:
+        os.link(record, tmp_path / "second-name")
+    assert get(launcher) == "minted-secret"
+
+
+def test_secret_named_variables_count_by_presence(launcher: str, token_route: Path, isolated_home: Path) -> None:
+    names = ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "GOOGLE_API_KEY", "AZURE_STORAGE_CONNECTION_STRING",
+             "AZURE_DEVOPS_EXT_PAT", "IDENTITY_HEADER", "AWS_SESSION_TOKEN")
+    env = dict(os.environ, **{name: "one" for name in names})
+    assert get(launcher, env=env) == "minted-secret"
+    (record,) = records(isolated_home)
+    forge(record)
+    assert get(launcher, env=dict(env, **{name: "two" for name in names})) == FORGED
+    # paths and key ids count by value: the answer depends on them
+    for name in ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_ACCESS_KEY_ID", "GOOGLE_APPLICATION_CREDENTIALS"):
+        assert get(launcher, env=dict(env, **{name: "/one"})) == "minted-secret"
+        for each in records(isolated_home):
+            forge(each)
+        assert get(launcher, env=dict(env, **{name: "/one"})) == FORGED, name
+        assert get(launcher, env=dict(env, **{name: "/two"})) == "minted-secret", name
+
+
 # ---- stdin reaches Python intact --------------------------------------------------------------------
 
 
@@ -323,6 +398,21 @@ def test_big_stdin_reaches_python_unchanged(launcher: str, size: int) -> None:
     through = run_helper("get", data, executable=launcher)
     assert (through.code, through.out, through.err) == (direct.code, direct.out, direct.err)
     assert through.code == 1
+
+
+def test_a_non_blocking_stdin_in_pieces_reaches_python_whole(launcher: str, token_route: Path) -> None:
+    data = HOST.encode() + b" " * 9000  # over the launcher's 4 KiB: the feeder replays the rest
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    proc = subprocess.Popen([launcher, "get"], stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(read_end)
+    for start in range(0, len(data), 1000):
+        os.write(write_end, data[start:start + 1000])
+        time.sleep(0.01)
+    os.close(write_end)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err) == (0, b"")
+    assert json.loads(out)["Secret"] == "minted-secret"  # the whole input: a host with trailing blanks
 
 
 def test_other_actions_get_stdin_untouched(launcher: str, isolated_home: Path) -> None:
@@ -369,14 +459,19 @@ def test_write_refuses_what_the_launcher_could_not_check(isolated_home: Path, tm
     record = "b" * 64
     path = Path(fastpath.folder()) / record
     now = time.time()
-    fastpath.write(record, "{}\n", now + 600, [str(tmp_path / "routes.toml")], now=now)
+    routes = tmp_path / "routes.toml"
+    fastpath.write(record, "{}\n", now + 600, fastpath.signed((str(routes),)), now=now)
     assert path.exists()
-    for until, deps in ((now - 1, []), (float("nan"), []), (now + 0.5, []), (now + 600, ["bad\nname"]),
-                        (now + 600, [str(tmp_path)] * 17)):
+    before = fastpath.signed((str(routes),))
+    routes.write_text("# written while the answer was being made\n")
+    for until, deps in ((now - 1, ()), (float("nan"), ()), (now + 0.5, ()), (now + 600, (("bad\nname", "-"),)),
+                        (now + 600, fastpath.signed((str(tmp_path),) * 17)), (now + 600, before),
+                        (now + 600, ((str(tmp_path / "x"), None),))):
         fastpath.write(record, "{}\n", until, deps, now=now)
         assert not path.exists(), (until, deps)
-        fastpath.write(record, "{}\n", now + 600, [], now=now)
-    fastpath.write(record, "x" * (70 * 1024), now + 600, [], now=now)
+        fastpath.write(record, "{}\n", now + 600, (), now=now)
+        assert path.exists()
+    fastpath.write(record, "x" * (70 * 1024), now + 600, (), now=now)
     assert not path.exists()
 
 

@@ -42,19 +42,20 @@ class Credentials:
 
 
 class TokenCredentials(Credentials):
-    """Credentials made from a cached or fresh token: how long the answer stands, and which files it read.
+    """Credentials made from a cached token: how long the answer stands, and which files it read.
 
-    `fresh_until` (epoch seconds, None = no expiry known) and `depends_on` (paths whose change may change
-    the answer) let the standalone build's launcher repeat the answer without Python (helper/fastpath.py).
+    `fresh_until` (epoch seconds, None = no expiry known) and `depends_on` ((path, signature before it was
+    read) pairs, the token cache entry among them) let the standalone build's launcher repeat the answer
+    without Python (helper/fastpath.py).
     """
 
     __slots__ = ("depends_on", "fresh_until")
 
     fresh_until: float | None
-    depends_on: tuple[str, ...]
+    depends_on: tuple[tuple[str, str | None], ...]
 
     def __init__(self, username: str, secret: str, fresh_until: float | None,
-                 depends_on: tuple[str, ...] = ()) -> None:
+                 depends_on: tuple[tuple[str, str | None], ...] = ()) -> None:
         super().__init__(username, secret)
         object.__setattr__(self, "fresh_until", fresh_until)
         object.__setattr__(self, "depends_on", depends_on)

@@ -14,11 +14,13 @@
  *  1. reads stdin to EOF (at most MAX_KEY bytes; more is never a registry, and goes to Python);
  *  2. hashes a fingerprint of everything the Python helper's answer can depend on, apart from files:
  *     the version, the effective uid, the stdin bytes, and the environment variables named in
- *     fingerprint_env() (values of secret-looking ones are replaced by "<set>": a hash of a passphrase
+ *     fingerprint_env() (values of secret-named ones are replaced by "<set>": a hash of a passphrase
  *     would be an offline guessing oracle);
- *  3. opens <cache dir>/fast/<fingerprint>; serves its answer only if the file is ours, private,
- *     well-formed, not past its serve-until time, every file it depends on (the routes file, ...)
- *     has the same stat signature as when it was written, and its answer matches its checksum.
+ *  3. opens <cache dir>/fast/<fingerprint>; serves its answer only if the folder and the file are ours
+ *     and private (no symlink, no FIFO, one link), the record names this fingerprint, is well-formed and
+ *     not past its serve-until time, every file it depends on (the routes file, the token cache entry it
+ *     copies, ...) has the same stat signature as when it was written, and its answer matches its
+ *     length and checksum.
  * Otherwise it execs switchboard-core with the same argv, stdin replayed through a pipe, and
  * SWITCHBOARD_FAST_RECORD=<fingerprint> so that the Python helper may write the record.
  *
@@ -41,6 +43,9 @@
 
 #if defined(__APPLE__)
 #include <mach-o/dyld.h>
+#endif
+#if defined(__linux__)
+#include <sys/auxv.h>
 #endif
 
 #include "sha256.h"
@@ -138,6 +143,11 @@ static int self_path(char *out, size_t size, const char *argv0)
         out[n] = '\0';
         return 0;
     }
+    /* no /proc (a chroot, a minimal container): the path execve() was given, which the kernel keeps */
+    const char *executed = (const char *)getauxval(AT_EXECFN);
+    if (executed && realpath(executed, out)) {
+        return 0;
+    }
 #elif defined(__APPLE__)
     char raw[PATH_MAX];
     uint32_t raw_size = sizeof raw;
@@ -146,7 +156,9 @@ static int self_path(char *out, size_t size, const char *argv0)
     }
 #endif
     (void)size;
-    return strchr(argv0, '/') && realpath(argv0, out) ? 0 : -1;
+    /* never a search of PATH: the first match need not be the program running, and its core would not
+     * be ours */
+    return argv0 && strchr(argv0, '/') && realpath(argv0, out) ? 0 : -1;
 }
 
 /* The token cache folder, as helper/paths.py cache_dir() finds it; -1 when HOME is needed but unset. */
@@ -178,9 +190,13 @@ static const char *const ENV_PREFIXES[] = {
     "SWITCHBOARD_", "AWS_", "GOOGLE_", "GCE_", "CLOUDSDK_", "AZURE_", "IDENTITY_", "IMDS_", "MSI_", NULL,
 };
 static const char *const ENV_NAMES[] = {"HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", NULL};
+/* A variable whose name says it holds a secret counts by presence, never by value: a hash of a chosen
+ * passphrase would be an offline guessing oracle. Paths (..._FILE) and key ids are not secrets, and
+ * answers depend on their values (GOOGLE_APPLICATION_CREDENTIALS, AWS_ACCESS_KEY_ID). */
 static const char *const SECRET_MARKS[] = {
-    "SECRET", "PASSWORD", "PASSPHRASE", "SESSION_TOKEN", "SECURITY_TOKEN", "IDENTITY_HEADER", NULL,
+    "SECRET", "PASSWORD", "PASSPHRASE", "TOKEN", "HEADER", "CONNECTION_STRING", NULL,
 };
+static const char *const SECRET_ENDINGS[] = {"_KEY", "_PAT", NULL};
 
 static size_t name_length(const char *entry)
 {
@@ -207,8 +223,22 @@ static int fingerprint_env(const char *entry)
     return 0;
 }
 
+static int ends_with(const char *name, size_t len, const char *ending)
+{
+    size_t n = strlen(ending);
+    return len >= n && strncmp(name + len - n, ending, n) == 0;
+}
+
 static int secret_name(const char *entry, size_t len)
 {
+    if (ends_with(entry, len, "_FILE")) {
+        return 0;
+    }
+    for (int i = 0; SECRET_ENDINGS[i]; i++) {
+        if (ends_with(entry, len, SECRET_ENDINGS[i])) {
+            return 1;
+        }
+    }
     for (int i = 0; SECRET_MARKS[i]; i++) {
         size_t mark = strlen(SECRET_MARKS[i]);
         for (size_t at = 0; at + mark <= len; at++) {
@@ -332,16 +362,33 @@ static int parse_number(const char *text, long long *value)
     return errno == 0 && *stop == '\0' ? 0 : -1;
 }
 
-/* Serves the record at `path` and exits 0, or returns when it does not apply. */
-static void serve(const char *path)
+/* Whether fd is ours and private: our uid, and no write (record: no access) for anybody else. */
+static int private_to_us(int fd, mode_t others)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & others) == 0;
+}
+
+/* Serves the record `name` of the folder `folder` and exits 0, or returns when it does not apply. */
+static void serve(const char *folder, const char *name)
 {
     static char data[MAX_RECORD + 1];
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int dir = open(folder, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_DIRECTORY);
+    if (dir < 0) {
+        return;
+    }
+    if (!private_to_us(dir, 022)) {
+        close(dir);
+        return;
+    }
+    /* O_NONBLOCK: a FIFO planted under the name must not hang us before the S_ISREG check */
+    int fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    close(dir);
     if (fd < 0) {
         return;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0 ||
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || !private_to_us(fd, 077) ||
         st.st_size > MAX_RECORD) {
         close(fd);
         return;
@@ -366,7 +413,9 @@ static void serve(const char *path)
     char *at = data, *end = data + size;
     long long until, length, deps;
     char *magic = next_line(&at, end);
-    if (!magic || strcmp(magic, RECORD_MAGIC) != 0 || parse_number(next_line(&at, end), &until) != 0 ||
+    char *owner = next_line(&at, end); /* the fingerprint it was written for: a copy under another name fails */
+    if (!magic || strcmp(magic, RECORD_MAGIC) != 0 || !owner || strcmp(owner, name) != 0 ||
+        parse_number(next_line(&at, end), &until) != 0 ||
         (long long)time(NULL) >= until || parse_number(next_line(&at, end), &length) != 0) {
         return;
     }
@@ -400,13 +449,63 @@ static void serve(const char *path)
 
 /* ---- handing over to the Python helper ------------------------------------------------------- */
 
+/* A pipe whose ends are above 0, 1 and 2, even when the caller closed some of those. */
+static void pipe_above_stdio(int fds[2])
+{
+    if (pipe(fds) != 0) {
+        fail("cannot create a pipe", strerror(errno));
+    }
+    for (int i = 0; i < 2; i++) {
+        if (fds[i] <= 2) {
+            int moved = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+            if (moved < 0) {
+                fail("cannot create a pipe", strerror(errno));
+            }
+            close(fds[i]);
+            fds[i] = moved;
+        }
+    }
+}
+
+/* The feeder: the rest of stdin into the pipe, until EOF, or SIGPIPE when the helper stops reading. */
+static void feed(int out, const char *consumed, size_t size)
+{
+    /* It must not hold the caller's stdout/stderr open: Docker reads them to EOF. */
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, 1);
+        dup2(null, 2);
+    } else {
+        close(1);
+        close(2);
+    }
+    if (write_all(out, consumed, size) != 0) {
+        _exit(0);
+    }
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(0, chunk, sizeof chunk);
+        if (n > 0) {
+            if (write_all(out, chunk, (size_t)n) != 0) {
+                break;
+            }
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd ready = {0, POLLIN, 0};
+            poll(&ready, 1, -1);
+        } else {
+            break;
+        }
+    }
+    _exit(0);
+}
+
 /* Makes fd 0 a pipe that replays `consumed` and then whatever stdin still holds. */
 static void replay_stdin(const char *consumed, size_t size, int more)
 {
     int fds[2];
-    if (pipe(fds) != 0) {
-        fail("cannot create a pipe", strerror(errno));
-    }
+    pipe_above_stdio(fds);
     if (!more) {
         /* at most MAX_KEY bytes: they fit an empty pipe's buffer (>= 4 KiB everywhere), so no block */
         if (write_all(fds[1], consumed, size) != 0) {
@@ -418,22 +517,8 @@ static void replay_stdin(const char *consumed, size_t size, int more)
             fail("cannot replay stdin", strerror(errno));
         }
         if (feeder == 0) {
-            /* The feeder must not hold the caller's stdout/stderr open: Docker reads them to EOF. It ends
-             * at stdin's EOF, or by SIGPIPE when the helper stops reading. */
-            int null = open("/dev/null", O_RDWR);
-            dup2(null, 1);
-            dup2(null, 2);
             close(fds[0]);
-            if (write_all(fds[1], consumed, size) == 0) {
-                char chunk[65536];
-                ssize_t n;
-                while ((n = read(0, chunk, sizeof chunk)) > 0 || (n < 0 && errno == EINTR)) {
-                    if (n > 0 && write_all(fds[1], chunk, (size_t)n) != 0) {
-                        break;
-                    }
-                }
-            }
-            _exit(0);
+            feed(fds[1], consumed, size);
         }
     }
     close(fds[1]);
@@ -457,11 +542,18 @@ int main(int argc, char **argv)
         fail("cannot find its own executable", NULL);
     }
     char *slash = strrchr(self, '/');
+    if (!slash) {
+        fail("cannot find its own executable", self);
+    }
     *slash = '\0';
     if (snprintf(core, sizeof core, "%s/%s", self, CORE) >= (int)sizeof core) {
         fail("path too long", self);
     }
     unsetenv(RECORD_VAR); /* only this program sets it, and only for the one call it fingerprinted */
+    char *no_arguments[] = {core, NULL};
+    if (argc < 1) {
+        argv = no_arguments; /* started with an empty argv: give the helper a program name at least */
+    }
 
     if (argc != 2 || strcmp(argv[1], "get") != 0 || !fast_path_wanted()) {
         run_core(core, argv);
@@ -473,10 +565,10 @@ int main(int argc, char **argv)
         run_core(core, argv); /* no stdin at all: nothing consumed, nothing to replay */
     }
     int more = size > MAX_KEY;
-    char hex[65], dir[PATH_MAX], path[PATH_MAX];
+    char hex[65], dir[PATH_MAX], folder[PATH_MAX];
     if (!more && fingerprint(key, (size_t)size, hex) == 0 && cache_dir(dir, sizeof dir) == 0 &&
-        snprintf(path, sizeof path, "%s/fast/%s", dir, hex) < (int)sizeof path) {
-        serve(path);
+        snprintf(folder, sizeof folder, "%s/fast", dir) < (int)sizeof folder) {
+        serve(folder, hex);
         setenv(RECORD_VAR, hex, 1);
     }
     replay_stdin(key, (size_t)size, more);
