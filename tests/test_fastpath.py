@@ -43,15 +43,20 @@ def launcher(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(folder / "docker-credential-switchboard")
 
 
-@pytest.fixture
-def token_route(routes: Path, tmp_path: Path) -> Path:
-    """An exec route for HOST whose command counts its runs; tokens live an hour (fresh for 45 min)."""
-    command = tmp_path / "mint.sh"
-    command.write_text(f"#!/bin/sh\necho x >> '{tmp_path / 'mints'}'\necho minted-secret\n")
+def exec_route(routes: Path, script: str, match: str = HOST) -> Path:
+    """Route `match` to an exec command running `script`; its tokens live an hour (fresh for 45 min)."""
+    command = routes.parent / "mint.sh"
+    command.write_text(f"#!/bin/sh\n{script}\n")
     command.chmod(0o755)
-    routes.write_text(f'[[route]]\nmatch = "{HOST}"\nbackend = "exec"\ncommand = ["{command}"]\n'
+    routes.write_text(f'[[route]]\nmatch = "{match}"\nbackend = "exec"\ncommand = ["{command}"]\n'
                       'username = "robot"\nttl = 3600\n')
     return routes
+
+
+@pytest.fixture
+def token_route(routes: Path, tmp_path: Path) -> Path:
+    """An exec route for HOST whose command counts its runs."""
+    return exec_route(routes, f"echo x >> '{tmp_path / 'mints'}'\necho minted-secret")
 
 
 def records(home: Path) -> list[Path]:
@@ -132,11 +137,7 @@ def test_answers_of_every_length_around_a_block_pass_the_checksum(launcher: str,
     # the answer is 64 bytes of JSON around the secret: these lengths put its end on every side of
     # SHA-256's 55/56/64-byte padding boundaries, which the C checksum must agree on with Python's
     secret = "s" * length
-    command = tmp_path / "mint.sh"
-    command.write_text(f"#!/bin/sh\necho {secret}\n")
-    command.chmod(0o755)
-    routes.write_text(f'[[route]]\nmatch = "{HOST}"\nbackend = "exec"\ncommand = ["{command}"]\n'
-                      'username = "robot"\nttl = 3600\n')
+    exec_route(routes, f"echo {secret}")
     assert get(launcher) == secret
     (record,) = records(isolated_home)
     assert hashlib.sha256(parse(record)[2]).hexdigest() == record.read_bytes().split(b"\n")[4].decode()
@@ -234,13 +235,9 @@ def test_a_routes_file_that_appears_is_a_miss(launcher: str, tmp_path: Path, iso
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     # no routes file: the record depends on its absence ("-"); creating one changes the answer
     monkeypatch.setenv("SWITCHBOARD_CONFIG", str(tmp_path / "absent.toml"))
-    command = tmp_path / "mint.sh"
-    command.write_text("#!/bin/sh\necho from-the-file-route\n")
-    command.chmod(0o755)
     assert call("store", json.dumps({"ServerURL": HOST, "Username": "u", "Secret": "static"})).code == 0
     assert get(launcher) == "static"
-    (tmp_path / "absent.toml").write_text(f'[[route]]\nmatch = "{HOST}"\nbackend = "exec"\n'
-                                          f'command = ["{command}"]\nusername = "r"\nttl = 3600\n')
+    exec_route(tmp_path / "absent.toml", "echo from-the-file-route")
     assert get(launcher) == "from-the-file-route"
     (record,) = records(isolated_home)
     assert parse(record)[1][0][1] != "-"
@@ -305,11 +302,7 @@ def test_a_fingerprint_from_the_environment_is_ignored(launcher: str, token_rout
                                                        tmp_path: Path) -> None:
     # only the launcher sets SWITCHBOARD_FAST_RECORD; one set by anybody else never names a file, and
     # the variable never reaches a route's command
-    probe = tmp_path / "probe.sh"
-    probe.write_text('#!/bin/sh\necho "[${SWITCHBOARD_FAST_RECORD:-unset}]"\n')
-    probe.chmod(0o755)
-    token_route.write_text(f'[[route]]\nmatch = "{HOST}"\nbackend = "exec"\ncommand = ["{probe}"]\n'
-                           'username = "robot"\nttl = 3600\n')
+    exec_route(token_route, 'echo "[${SWITCHBOARD_FAST_RECORD:-unset}]"')
     env = dict(os.environ, SWITCHBOARD_FAST_RECORD="../../escape")
     assert get(launcher, env=env) == "[unset]"
     assert [p.name for p in records(isolated_home)] != ["..", "escape"]
@@ -332,22 +325,14 @@ def test_a_routes_file_changed_during_the_call_leaves_no_record(launcher: str, r
                                                                isolated_home: Path) -> None:
     # the command edits the routes file while the helper works: the answer came from the old routes,
     # so no record may claim the new file
-    command = tmp_path / "mint.sh"
-    command.write_text(f"#!/bin/sh\necho '# edited' >> '{routes}'\necho minted-secret\n")
-    command.chmod(0o755)
-    routes.write_text(f'[[route]]\nmatch = "{HOST}"\nbackend = "exec"\ncommand = ["{command}"]\n'
-                      'username = "robot"\nttl = 3600\n')
+    exec_route(routes, f"echo '# edited' >> '{routes}'\necho minted-secret")
     assert get(launcher) == "minted-secret"
     assert records(isolated_home) == []
 
 
 def test_a_record_copied_under_another_fingerprint_is_never_served(launcher: str, routes: Path, tmp_path: Path,
                                                                   isolated_home: Path) -> None:
-    command = tmp_path / "mint.sh"
-    command.write_text('#!/bin/sh\nread host; echo "secret-of-$host"\n')
-    command.chmod(0o755)
-    routes.write_text(f'[[route]]\nmatch = "*.corp.example"\nbackend = "exec"\ncommand = ["{command}"]\n'
-                      'username = "robot"\nttl = 3600\n')
+    exec_route(routes, 'read host; echo "secret-of-$host"', match="*.corp.example")
     assert get(launcher, "a.corp.example") == "secret-of-a.corp.example"
     (first,) = records(isolated_home)
     assert get(launcher, "b.corp.example") == "secret-of-b.corp.example"
