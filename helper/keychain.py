@@ -1,9 +1,11 @@
-"""Find a real OS keychain through `keyring`, cheaply, or say there is none.
+"""Find a real OS keychain, cheaply, or say there is none.
 
-Backends are instantiated directly rather than through keyring's entry-point discovery: that costs
-~80 ms of imports per call, and a PyInstaller build loses entry points altogether (keyring#324).
-On Linux the Secret Service is only probed when a D-Bus session bus exists, so a headless CI runner
-pays nothing. `PYTHON_KEYRING_BACKEND` (keyring's own variable) still selects any other backend.
+macOS and Windows: keyring's backend, instantiated directly rather than through keyring's entry-point
+discovery (~80 ms of imports per call; a PyInstaller build loses entry points altogether, keyring#324).
+Linux: the Secret Service through `secretstorage` alone (helper/secretservice.py, keyring-compatible
+items, without keyring's ~120 ms of imports), probed only when a D-Bus session bus exists, so a
+headless CI runner pays nothing. `PYTHON_KEYRING_BACKEND` (keyring's own variable) still selects any
+keyring backend.
 """
 
 from __future__ import annotations
@@ -41,15 +43,14 @@ def _load() -> object | None:
         return keyring.backends.Windows.WinVaultKeyring()
     if not _session_bus_present():
         return None
-    import keyring.backends.SecretService
+    from .secretservice import SecretServiceKeychain
 
-    backend = keyring.backends.SecretService.Keyring()  # type: ignore[no-untyped-call]
     try:
-        viable = backend.priority > 0  # the property raises when no Secret Service answers
+        viable = SecretServiceKeychain.available()
     except Exception as exc:  # any failure means "not viable": fall back to the encrypted file
         log.log(f"keychain: Secret Service not available ({type(exc).__name__})")
         return None
-    return backend if viable else None
+    return SecretServiceKeychain() if viable else None
 
 
 def backend() -> object | None:
@@ -84,6 +85,11 @@ def delete(name: str) -> None:
     """Delete the keychain item `name`; nothing happens when it does not exist."""
     kr = backend()
     if kr is None:
+        return
+    from .secretservice import SecretServiceKeychain
+
+    if isinstance(kr, SecretServiceKeychain):  # no error for a missing item, and no keyring import
+        kr.delete_password(SERVICE, name)
         return
     import keyring.errors
 

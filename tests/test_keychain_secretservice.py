@@ -247,11 +247,34 @@ def test_exact_key_answers_without_the_index(bus: str, isolated_home: Path) -> N
 def test_in_process_calls_use_the_same_keychain(bus: str) -> None:
     from helper import keychain
 
-    assert type(keychain.backend()).__module__ == "keyring.backends.SecretService"
+    assert type(keychain.backend()).__module__ == "helper.secretservice"
     assert call("store", store_payload("in-process.example", "ip", "ips")).code == 0
     assert set(keychain_items(bus)) == {"in-process.example"}
     res = run_helper("get", "in-process.example", env=with_bus(bus))
     assert (res.code, res.json()) == (0, {"ServerURL": "in-process.example", "Username": "ip", "Secret": "ips"})
+
+
+def test_items_are_keyrings_own_both_ways(bus: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # helper/secretservice.py writes what keyring's SecretService backend writes, and reads what it wrote:
+    # a store made by an earlier version (through keyring) still answers, and keyring tools see ours
+    import keyring.backends.SecretService
+
+    theirs = keyring.backends.SecretService.Keyring()  # type: ignore[no-untyped-call]
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus)
+    theirs.set_password(SERVICE, "written-by-keyring.example",  # type: ignore[no-untyped-call]
+                        '{"Username": "k", "Secret": "by-keyring"}')
+    res = run_helper("get", "written-by-keyring.example", env=with_bus(bus))
+    assert (res.code, res.json()["Secret"]) == (0, "by-keyring")
+    assert run_helper("store", store_payload("written-by-us.example", "u", "by-us"), env=with_bus(bus)).code == 0
+    assert json.loads(theirs.get_password(SERVICE, "written-by-us.example"))["Secret"] == "by-us"  # type: ignore[no-untyped-call]
+    import secretstorage
+
+    with _connection(bus) as conn:
+        (item,) = secretstorage.search_items(conn, {"service": SERVICE, "username": "written-by-us.example"})
+        assert item.get_label() == f"Password for 'written-by-us.example' on '{SERVICE}'"
+        assert item.get_attributes()["application"] == "Python keyring library"
+    assert run_helper("erase", "written-by-keyring.example", env=with_bus(bus)).code == 0
+    assert theirs.get_password(SERVICE, "written-by-keyring.example") is None  # type: ignore[no-untyped-call]
 
 
 def test_forced_file_store_keeps_its_key_in_the_keychain(bus: str, isolated_home: Path) -> None:
@@ -386,12 +409,9 @@ def test_locked_keychain_store_message_says_unlock(locked_bus: str) -> None:
     assert "Windows" not in out and "unlock" in out, out
 
 
-@pytest.mark.xfail(strict=True, reason="PERF: keychain.py instantiates the SecretService backend directly to skip "
-                   "'~80 ms of imports', but `import keyring.backends.SecretService` runs keyring/__init__.py, which "
-                   "imports keyring.core -> keyring.backend -> jaraco.context -> urllib.request/http.client/email: "
-                   "measured ~120 ms of imports per keyring-store call vs ~40 ms for secretstorage alone "
-                   "(cryptography included)")
 def test_keyring_store_get_skips_keyring_core_imports(bus: str) -> None:
+    # `import keyring.backends.SecretService` runs keyring/__init__.py: keyring.core -> jaraco.context ->
+    # urllib.request/http.client/email, ~120 ms per call; helper/secretservice.py uses secretstorage alone
     assert run_helper("store", store_payload("ghcr.io", "octo", "x"), env=with_bus(bus)).code == 0
     probe = ("import io, sys\nfrom helper import cli\nout = io.StringIO()\n"
              "code = cli.main(['get'], io.BytesIO(b'ghcr.io'), out)\n"
