@@ -30,7 +30,10 @@ Rules that keep it honest:
   changed during the call means no record. The token cache entry is pinned after the answer, only if
   it still holds the token served, so a refresh or a deleted cache by anybody ends the record.
 * `store` and `erase` (so `login`, `logout`) delete every record; a `get` that Python answers any other
-  way deletes the record it was handed.
+  way deletes the record it was handed; every write also deletes the records past their serve-until time.
+* A token backend whose identity reads a file (beyond the environment, which is fingerprinted) must
+  name it in `TokenBackend.depends_on`: gcloud's ADC file for GCP. A file it forgets is a file whose
+  change the launcher does not see.
 * Files are 0600 in a 0700 folder, replaced atomically; the launcher refuses a file it does not own,
   one readable by others, a torn one (length and checksum) and any signature mismatch.
 """
@@ -116,6 +119,30 @@ def write(record: str, answer: str, fresh_until: float | None, depends_on: Signe
         fsutil.atomic_write(os.path.join(folder(), record), data, durable=False)
     except (OSError, ValueError, HelperError) as exc:
         log.log(f"fast record not written ({type(exc).__name__}); the launcher will ask again")
+        return
+    prune(at)
+
+
+def prune(now: float) -> None:
+    """Delete the records past their serve-until time: each environment leaves one, nothing else ends them."""
+    try:
+        names = os.listdir(folder())
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(folder(), name)
+        try:
+            if record_id(name) is None:  # a temp file: a killed writer's once it is a minute old
+                if os.stat(path).st_mtime < now - 60:
+                    os.unlink(path)
+                continue
+            with open(path, "rb") as handle:
+                lines = handle.read(200).split(b"\n", 3)
+            if len(lines) == 4 and lines[0] == MAGIC.encode() and int(lines[2]) > now:
+                continue
+            os.unlink(path)
+        except (OSError, ValueError):
+            continue
 
 
 def forget(record: str) -> None:

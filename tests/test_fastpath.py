@@ -464,6 +464,21 @@ def test_write_refuses_what_the_launcher_could_not_check(isolated_home: Path, tm
     assert not path.exists()
 
 
+def test_writing_a_record_prunes_the_expired_ones(isolated_home: Path) -> None:
+    now = time.time()
+    folder = Path(fastpath.folder())
+    fastpath.write("a" * 64, "{}\n", now + 600, (), now=now)
+    fastpath.write("b" * 64, "{}\n", now + 1200, (), now=now)
+    fastpath.write("c" * 64, "{}\n", now + 1800, (), now=now + 900)  # a quarter of an hour later
+    assert sorted(p.name for p in folder.iterdir()) == ["b" * 64, "c" * 64]
+    (folder / "d").write_bytes(b"not a record")
+    stale_temp = folder / f".{'e' * 64}.tmp-1-1"
+    stale_temp.write_bytes(b"")
+    os.utime(stale_temp, (now - 120, now - 120))
+    fastpath.write("c" * 64, "{}\n", now + 1800, (), now=now)
+    assert sorted(p.name for p in folder.iterdir()) == ["b" * 64, "c" * 64, "d"]  # "d" is young, kept
+
+
 def test_a_token_fresh_until_matches_its_state() -> None:
     from helper import tokens
 
