@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from helper.backends import acr
+from helper.backends import acr, entra
 from helper.cache import TokenCache
 from helper.hosts import parse
 from helper.router import builtin_routes
@@ -430,7 +430,7 @@ def test_managed_identity_azure_arc_challenge(azure: Servers, tmp_path: Path, mo
     folder.mkdir()
     key = folder / "0123.key"
     key.write_text("arc-challenge-key")
-    monkeypatch.setattr(acr, "ARC_KEY_DIR_LINUX", str(folder))
+    monkeypatch.setattr(entra, "ARC_KEY_DIR_LINUX", str(folder))
     monkeypatch.setenv("IDENTITY_ENDPOINT", f"{azure.mi}/metadata/identity/oauth2/token")
     monkeypatch.setenv("IMDS_ENDPOINT", azure.mi)
     AZURE.arc_key_file = str(key)

@@ -1,0 +1,170 @@
+"""The HTTP under the ACR backend: bounded, redirect-refusing urllib calls whose errors carry no secret.
+
+Plain HTTP (urllib, http.client), not azure-identity or MSAL: they pull in `requests`, `msal`, `cryptography`
+and `azure-core`, hundreds of milliseconds of imports and megabytes in every PyInstaller build, for what
+is two or three form POSTs and a GET. urllib honours `https_proxy`/`no_proxy` and `SSL_CERT_FILE` (so a
+corporate proxy and CA work); managed-identity endpoints are link-local or localhost and are called
+without a proxy, as azure-identity does. Nothing network-related is imported until a token must be fetched:
+a cache hit imports no `urllib`, `http.client` or `ssl`. Every call is bounded (2 s to reach a
+managed-identity endpoint, 10 s per connect or read) and never retried: the person waiting on the pull
+pays for every retry, and a failed refresh keeps serving a still-valid cached token.
+
+Errors say which step failed and why (HTTP status, Entra's `error` and AADSTS description), with any
+secret or token that was sent scrubbed from the text.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .. import NAME, __version__, fastjson
+from ..errors import HelperError
+from ..hosts import split_hostport
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import urllib.request
+    from http.client import HTTPMessage
+    from typing import IO
+
+TIMEOUT_S = 10.0  # per connect and per read
+MI_CONNECT_TIMEOUT_S = 2.0  # reaching a managed-identity endpoint: off Azure, 169.254.169.254 often just hangs
+MAX_BODY = 1 << 20
+
+
+class AcrError(HelperError):
+    """A token request that failed or cannot be made. The message never carries a secret or token.
+
+    A HelperError, so that a failed refresh inside the advisory window serves the still-valid token.
+    """
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    flat = " ".join(text.split())
+    return flat if len(flat) <= 300 else flat[:300] + "..."
+
+
+def split_url(url: str, what: str) -> tuple[str, str, int | None, str]:
+    """(scheme, host, port, path?query) of an http(s) URL without userinfo, or AcrError.
+
+    By hand rather than urllib.parse: this runs on the cache-hit path (the cache key names the authority).
+    """
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in ("http", "https"):
+        raise AcrError(f"{what} {url!r} must be an http(s) URL")
+    rest = rest.split("#", 1)[0]
+    cut = min([i for i in (rest.find("/"), rest.find("?")) if i >= 0] or [len(rest)])
+    netloc, target = rest[:cut], rest[cut:]
+    split = split_hostport(netloc) if netloc and "@" not in netloc else None
+    if split is None or split[0] in ("", "[]"):
+        raise AcrError(f"{what} {url!r} must be an http(s) URL with a host and no user info")
+    host, port = split
+    host = host[1:-1] if host.startswith("[") else host
+    return scheme, host.lower(), port, target if target.startswith("/") else "/" + target
+
+
+# ---- HTTP: imported only when a token is fetched ------------------------------------------------------------
+
+
+def _user_agent() -> str:
+    return f"{NAME}/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def problem(body: bytes, secrets: tuple[str, ...]) -> str:
+    """What an error body says: OAuth's error and description, or ACR's error list; never the raw body."""
+    try:
+        doc = fastjson.loads(body)
+    except (ValueError, UnicodeError):
+        return ""
+    said: list[str] = []
+    if isinstance(doc, dict):
+        for name in ("error", "error_description", "message"):
+            if isinstance(doc.get(name), str):
+                said.append(doc[name])
+        errors = doc.get("errors")
+        for item in errors if isinstance(errors, list) else []:
+            if isinstance(item, dict):
+                said.append(": ".join(str(item[k]) for k in ("code", "message") if k in item))
+    return f": {_scrub(' '.join(said), secrets)}" if said else ""
+
+
+def json_field(body: bytes, field: str, what: str) -> str:
+    """The non-empty string `field` of a JSON answer, else AcrError."""
+    try:
+        doc = fastjson.loads(body)
+    except (ValueError, UnicodeError):
+        raise AcrError(f"{what}: the answer is not JSON") from None
+    value = doc.get(field) if isinstance(doc, dict) else None
+    if not isinstance(value, str) or not value:
+        raise AcrError(f"{what}: the answer has no {field}")
+    return value
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """urllib with the environment's proxies and CA, and redirects refused (a token never follows one)."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                             headers: HTTPMessage, newurl: str) -> urllib.request.Request | None:
+            return None  # the 3xx is then raised as an HTTPError
+
+    return urllib.request.build_opener(NoRedirect)
+
+
+def post_form(url: str, form: dict[str, str], what: str, secrets: tuple[str, ...]) -> bytes:
+    """POST `form` to `url` (proxies honoured, no redirects, bounded); the 2xx body, else AcrError."""
+    import http.client
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    shown = url.split("?", 1)[0]
+    if not url.startswith(("https://", "http://")):
+        raise AcrError(f"{what}: {shown} is not an http(s) URL")
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked just above
+        url, data=urllib.parse.urlencode(form).encode("ascii"), method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
+                 "User-Agent": _user_agent()})
+    try:
+        with _opener().open(request, timeout=TIMEOUT_S) as response:
+            body: bytes = response.read(MAX_BODY)
+            return body
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = problem(exc.read(MAX_BODY), secrets)
+        except (OSError, http.client.HTTPException):
+            detail = ""
+        finally:
+            exc.close()
+        raise AcrError(f"{what}: {shown} answered HTTP {exc.code}{detail}") from None
+    except urllib.error.URLError as exc:
+        raise AcrError(f"{what}: cannot reach {shown}: {_scrub(str(exc.reason), secrets)}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise AcrError(f"{what}: {shown}: {type(exc).__name__}: {_scrub(str(exc), secrets)}") from None
+
+
+def get_local(url: str, headers: dict[str, str], what: str,
+              secrets: tuple[str, ...]) -> tuple[int, str | None, bytes]:
+    """GET a managed-identity endpoint directly (never through a proxy): (status, WWW-Authenticate, body)."""
+    import http.client
+
+    scheme, host, port, target = split_url(url, what)
+    kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+    connection = kind(host, port, timeout=MI_CONNECT_TIMEOUT_S)
+    try:
+        connection.connect()
+        if connection.sock is not None:
+            connection.sock.settimeout(TIMEOUT_S)
+        connection.request("GET", target, headers={**headers, "User-Agent": _user_agent()})
+        response = connection.getresponse()
+        return response.status, response.getheader("WWW-Authenticate"), response.read(MAX_BODY)
+    except (OSError, http.client.HTTPException) as exc:
+        raise AcrError(f"{what}: cannot reach {url.split('?', 1)[0]}: {type(exc).__name__}: "
+                       f"{_scrub(str(exc), secrets)}") from None
+    finally:
+        connection.close()
