@@ -11,7 +11,7 @@ Rules:
 
 from __future__ import annotations
 
-from . import fastpath, log, paths
+from . import log, paths
 from .backends.base import Backend, Credentials
 from .backends.store import StaticStore, open_store
 from .config import Config, RouteSpec
@@ -19,6 +19,12 @@ from .config import load as load_config
 from .errors import CredentialsNotFound
 from .hosts import RegistryKey
 from .router import Route, route_for
+
+
+def _forget_fast_records() -> None:
+    from . import fastpath  # store and erase only: a get never imports it without a launcher
+
+    fastpath.forget_all()
 
 
 class Switchboard:
@@ -106,12 +112,12 @@ class Switchboard:
     def store(self, key: RegistryKey, creds: Credentials) -> None:
         """Save `creds` for `key`."""
         self._writer(key).store(key, creds)
-        fastpath.forget_all()
+        _forget_fast_records()
 
     def erase(self, key: RegistryKey) -> None:
         """Forget `key` (and its aliases); nothing to forget is fine."""
         self._writer(key).erase(key)
-        fastpath.forget_all()
+        _forget_fast_records()
 
     def list(self) -> dict[str, str]:
         """Stored keys and their usernames, plus registries with a valid cached token. Never fetches."""

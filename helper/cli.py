@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import NAME, __version__, log
+from . import FAST_RECORD_VAR, NAME, __version__, log
 from .errors import HelperError
 
 TYPE_CHECKING = False  # `typing` costs ~4 ms of import on a `get` miss; mypy still sees the import
@@ -103,8 +103,9 @@ def _get(board: Switchboard, key: RegistryKey, server: str, stdout: IO[str], fas
         from . import fastpath
         from .backends.base import TokenCredentials
 
-        if isinstance(creds, TokenCredentials):
-            fastpath.write(fast_record, answer, creds.fresh_until, (*routes_read, *creds.depends_on))
+        entry = creds.pin() if isinstance(creds, TokenCredentials) else None
+        if isinstance(creds, TokenCredentials) and entry is not None:
+            fastpath.write(fast_record, answer, creds.fresh_until, (*routes_read, *creds.depends_on, entry))
         else:
             fastpath.forget(fast_record)
 
@@ -164,9 +165,11 @@ def run() -> None:
         pass
     stdin: IO[bytes] = sys.stdin.buffer if sys.stdin is not None else _Empty()  # type: ignore[assignment]
     # the launcher's fingerprint is for this process alone: never for an exec route or a delegate
-    from .fastpath import RECORD_VAR, record_id
+    fast_record = os.environ.pop(FAST_RECORD_VAR, None)
+    if fast_record is not None:
+        from .fastpath import record_id
 
-    fast_record = record_id(os.environ.pop(RECORD_VAR, None))
+        fast_record = record_id(fast_record)
     code = main(sys.argv[1:], stdin, stdout, fast_record)
     try:
         stdout.flush()

@@ -43,11 +43,15 @@ from __future__ import annotations
 import math
 import os
 
-from . import fsutil, log, paths, tokens
-from .digest import sha256_hex
+from . import FAST_RECORD_VAR, fsutil, log, paths
 from .errors import HelperError
 
-RECORD_VAR = "SWITCHBOARD_FAST_RECORD"  # set by the launcher, for this one call only
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .cache import TokenCache
+    from .tokens import Token
+
+RECORD_VAR = FAST_RECORD_VAR  # set by the launcher, for this one call only
 MAGIC = "docker-credential-switchboard fast/1"
 MAX_RECORD_BYTES = 64 * 1024  # the launcher's limit: a token answer is a few KB
 MAX_DEPENDENCIES = 16  # the launcher's limit
@@ -86,8 +90,25 @@ def signed(paths: tuple[str, ...]) -> Signed:
     return tuple((path, signature(path)) for path in paths)
 
 
+def pin(cache: TokenCache, cache_key: str, served: Token) -> tuple[str, str | None] | None:
+    """The cache entry's (path, signature) if it holds `served` and did not change while read, else None.
+
+    A record copies this entry: pinning its signature makes any later refresh or removal, by any process,
+    end the record (the launcher then asks Python, which reads the cache again).
+    """
+    path = cache.path(cache_key)
+    before = signature(path)
+    again = cache.read(cache_key)
+    if (before in (None, "-") or again is None or signature(path) != before
+            or (again.username, again.secret) != (served.username, served.secret)):
+        return None
+    return path, before
+
+
 def render(record: str, answer: bytes, serve_until: int, depends_on: list[tuple[str, str]]) -> bytes:
     """The record's bytes (see the module docstring)."""
+    from .digest import sha256_hex
+
     lines = [MAGIC, record, str(serve_until), str(len(answer)), sha256_hex(answer), str(len(depends_on))]
     for path, sig in depends_on:
         lines += [path, sig]
@@ -100,6 +121,8 @@ def write(record: str, answer: str, fresh_until: float | None, depends_on: Signe
 
     `depends_on` holds each file with the signature it had before the answer read it (`signed`).
     """
+    from . import tokens
+
     at = tokens.now() if now is None else now
     until = at + NO_EXPIRY_SERVE_S if fresh_until is None else fresh_until
     body = answer.encode("utf-8", "replace")  # what stdout (utf-8, errors=replace) sent

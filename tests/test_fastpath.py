@@ -195,7 +195,9 @@ def test_only_a_cached_token_carries_what_a_record_needs(tmp_path: Path, monkeyp
     creds = backend.get(parse_key(HOST))
     entry = cache.path("minting")
     assert isinstance(creds, TokenCredentials)
-    assert creds.depends_on == (("/some/file", "-"), (entry, fastpath.signature(entry)))
+    assert (*creds.depends_on, creds.pin()) == (("/some/file", "-"), (entry, fastpath.signature(entry)))
+    Path(entry).unlink()  # the entry no longer holds the token served: nothing to pin, so no record
+    assert creds.pin() is None
     assert creds.fresh_until is not None and abs(creds.fresh_until - (time.time() + 2700)) < 60
     backend.cached = False
     uncached = backend.get(parse_key(HOST))

@@ -9,6 +9,10 @@ from __future__ import annotations
 from ..errors import CredentialsNotFound, NotSupported
 from ..hosts import RegistryKey
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 #: (label, value) lines that `resolve` prints; never a secret
 Rows = list[tuple[str, str]]
 
@@ -44,21 +48,25 @@ class Credentials:
 class TokenCredentials(Credentials):
     """Credentials made from a cached token: how long the answer stands, and which files it read.
 
-    `fresh_until` (epoch seconds, None = no expiry known) and `depends_on` ((path, signature before it was
-    read) pairs, the token cache entry among them) let the standalone build's launcher repeat the answer
+    `fresh_until` (epoch seconds, None = no expiry known), `depends_on` ((path, signature before it was
+    read) pairs) and `pin` (the token cache entry's (path, signature), or None when it no longer holds this
+    token; called only when a record is wanted) let the standalone build's launcher repeat the answer
     without Python (helper/fastpath.py).
     """
 
-    __slots__ = ("depends_on", "fresh_until")
+    __slots__ = ("depends_on", "fresh_until", "pin")
 
     fresh_until: float | None
     depends_on: tuple[tuple[str, str | None], ...]
+    pin: Callable[[], tuple[str, str | None] | None]
 
     def __init__(self, username: str, secret: str, fresh_until: float | None,
-                 depends_on: tuple[tuple[str, str | None], ...] = ()) -> None:
+                 depends_on: tuple[tuple[str, str | None], ...],
+                 pin: Callable[[], tuple[str, str | None] | None]) -> None:
         super().__init__(username, secret)
         object.__setattr__(self, "fresh_until", fresh_until)
         object.__setattr__(self, "depends_on", depends_on)
+        object.__setattr__(self, "pin", pin)
 
 
 class Backend:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from .. import fastpath, log
+from .. import log
 from ..cache import TokenCache, get_token
 from ..config import RouteSpec
 from ..errors import CredentialsNotFound
@@ -21,19 +21,10 @@ from .base import Backend, Credentials, Rows, TokenCredentials
 FETCH_DEADLINE_S = 30.0  # no cloud call, retries included, may hold a pull longer than this
 
 
-def _pin(cache: TokenCache, cache_key: str, served: Token) -> tuple[str, str | None] | None:
-    """The cache entry's (path, signature) if it holds `served` and did not change while read, else None.
+def _pin_entry(cache: TokenCache, cache_key: str, token: Token) -> tuple[str, str | None] | None:
+    from .. import fastpath  # only when a launcher wants a record: a plain get reads the entry once
 
-    A record copies this entry: pinning its signature makes any later refresh or removal, by any process,
-    end the record (the launcher then asks Python, which reads the cache again).
-    """
-    path = cache.path(cache_key)
-    before = fastpath.signature(path)
-    again = cache.read(cache_key)
-    if (before in (None, "-") or again is None or fastpath.signature(path) != before
-            or (again.username, again.secret) != (served.username, served.secret)):
-        return None
-    return path, before
+    return fastpath.pin(cache, cache_key, token)
 
 
 class TokenBackend(Backend):
@@ -99,17 +90,23 @@ class TokenBackend(Backend):
 
     def get(self, key: RegistryKey) -> Credentials:
         cache = self.cache if self.caching() else None
-        read = fastpath.signed(self.depends_on(key))  # before cache_key reads them
+        files = self.depends_on(key)
+        if files:  # their signatures before cache_key reads them (helper/fastpath.py)
+            from .. import fastpath
+
+            read = fastpath.signed(files)
+        else:
+            read = ()
         try:
             cache_key = self.cache_key(key)
             token = get_token(cache, cache_key, self.server(key), lambda: self._bounded_fetch(key))
         except Exception as exc:  # any cloud failure is a not-found; the reason goes to the log
             log.log(f"{self.kind} token for {key.raw} failed: {type(exc).__name__}: {exc}")
             raise CredentialsNotFound() from None
-        entry = _pin(cache, cache_key, token) if cache is not None else None
-        if entry is None:  # no cache (every get asks the cloud, as the user chose) or no stable entry
+        if cache is None:  # no cache, no repeated answers: every get asks the cloud, as the user chose
             return Credentials(token.username, token.secret)
-        return TokenCredentials(token.username, token.secret, token.fresh_until(), (*read, entry))
+        return TokenCredentials(token.username, token.secret, token.fresh_until(), read,
+                                lambda: _pin_entry(cache, cache_key, token))
 
     def describe(self, key: RegistryKey) -> Rows:
         rows = list(self.identity(key))
