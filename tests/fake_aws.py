@@ -8,7 +8,8 @@ import base64
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.loopback import Loopback, QuietHandler
 
 ASSUME_ROLE_XML = """<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
 <AssumeRoleResult><Credentials><AccessKeyId>ASIAROLEKEY</AccessKeyId><SecretAccessKey>role-secret</SecretAccessKey>
@@ -18,7 +19,7 @@ ASSUME_ROLE_XML = """<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/20
 </AssumeRoleResponse>"""
 
 
-class FakeEcr:
+class FakeEcr(Loopback):
     """Answers GetAuthorizationToken for ecr and ecr-public. Tunables: lifetime, delay, mode."""
 
     def __init__(self) -> None:
@@ -33,12 +34,9 @@ class FakeEcr:
         self._lock = threading.Lock()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                return None
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                body = self.body()
                 target = self.headers.get("X-Amz-Target", "")
                 auth = self.headers.get("Authorization", "")
                 key_id = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else ""
@@ -76,23 +74,11 @@ class FakeEcr:
                 self._send(200, json.dumps(answer).encode())
 
             def _send(self, code: int, data: bytes, kind: str = "application/x-amz-json-1.1") -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send(code, data, kind)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        super().__init__(Handler)
 
     def count(self, service: str = "") -> int:
         """Requests received so far (optionally only those whose target contains `service`)."""
         with self._lock:
             return sum(1 for target in self.requests if service in target)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -17,13 +17,11 @@ import select
 import shutil
 import socket
 import socketserver
-import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -35,6 +33,7 @@ from helper.hosts import parse
 from helper.router import builtin_routes
 from helper.tokens import Token
 from tests.conftest import NOT_FOUND, ROOT, call, run_helper
+from tests.loopback import Loopback, QuietHandler
 
 REGISTRY = "myreg.azurecr.io"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -96,29 +95,18 @@ class Azure:
 AZURE = Azure()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def _seen(self) -> Seen:
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode("utf-8") if length else ""
+        body = self.body().decode("utf-8")
         return Seen(self.command, parts.path, dict(parse_qsl(parts.query)), {k.lower(): v for k, v in
                                                                             self.headers.items()},
                     dict(parse_qsl(body)))
 
     def answer(self, status: int, doc: object, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(doc).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        self.send(status, json.dumps(doc).encode("utf-8"), headers=headers)
 
 
 class EntraHandler(_Handler):
@@ -263,21 +251,15 @@ class Servers:
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     ca, cert, key = make_ca(tmp_path_factory.mktemp("ca"), [REGISTRY, "myreg.azurecr.cn"])
-    entra = ThreadingHTTPServer(("127.0.0.1", 0), EntraHandler)
-    mi = ThreadingHTTPServer(("127.0.0.1", 0), ManagedIdentityHandler)
-    registry = ThreadingHTTPServer(("127.0.0.1", 0), RegistryHandler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    registry.socket = context.wrap_socket(registry.socket, server_side=True)
-    proxy = ConnectProxy(registry.server_address[1])
-    running: list[socketserver.BaseServer] = [entra, mi, registry, proxy]
-    for server in running:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield Servers(entra.server_address[1], mi.server_address[1], registry.server_address[1],
-                  proxy.server_address[1], ca)
-    for server in running:
-        server.shutdown()
-        server.server_close()
+    entra, mi = Loopback(EntraHandler), Loopback(ManagedIdentityHandler)
+    registry = Loopback(RegistryHandler, tls=(cert, key))
+    proxy = ConnectProxy(registry.port)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    yield Servers(entra.port, mi.port, registry.port, proxy.server_address[1], ca)
+    for server in (entra, mi, registry):
+        server.close()
+    proxy.shutdown()
+    proxy.server_close()
 
 
 @pytest.fixture(autouse=True)

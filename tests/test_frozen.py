@@ -19,18 +19,16 @@ import base64
 import json
 import os
 import shutil
-import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from tests import test_acr
 from tests.conftest import helper_executable, run_helper
+from tests.loopback import Loopback, QuietHandler
 from tests.test_acr import REGISTRY, ZERO_GUID, Servers, make_ca
 
 # test_acr's stand-ins (Entra ID, a CONNECT proxy, the registry over TLS) and their fixtures, reused
@@ -102,14 +100,11 @@ def test_the_build_carries_the_notices_of_what_it_bundles() -> None:
 # ---- HTTPS through botocore and google-auth ----------------------------------------------------------------
 
 
-class CloudHandler(BaseHTTPRequestHandler):
+class CloudHandler(QuietHandler):
     """Google's token endpoint (/token) and ECR's GetAuthorizationToken (anything else)."""
 
-    def log_message(self, *args: object) -> None:
-        return None
-
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.body()
         body: dict[str, object]
         if self.path.startswith("/token"):
             body, kind = {"access_token": "gcp-token", "expires_in": 3600, "token_type": "Bearer"}, "application/json"
@@ -117,26 +112,16 @@ class CloudHandler(BaseHTTPRequestHandler):
             token = base64.b64encode(b"AWS:ecr-token").decode()
             body = {"authorizationData": [{"authorizationToken": token, "expiresAt": time.time() + 3600}]}
             kind = "application/x-amz-json-1.1"
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send(200, json.dumps(body).encode(), kind)
 
 
 @pytest.fixture(scope="module")
 def tls_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """(https://localhost:port, the CA file) of a loopback TLS server with a throw-away CA."""
     ca, cert, key = make_ca(tmp_path_factory.mktemp("ca"), ["localhost"])
-    server = ThreadingHTTPServer(("127.0.0.1", 0), CloudHandler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"https://localhost:{server.server_address[1]}", ca
-    server.shutdown()
-    server.server_close()
+    server = Loopback(CloudHandler, tls=(cert, key))
+    yield f"https://localhost:{server.port}", ca
+    server.close()
 
 
 CA_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "AWS_CA_BUNDLE")

@@ -16,13 +16,13 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.conftest import NOT_FOUND, call, run_helper
+from tests.loopback import Loopback, QuietHandler
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 SA_EMAIL = "builder@fake-project.iam.gserviceaccount.com"
@@ -31,7 +31,7 @@ VM_EMAIL = "vm@fake-project.iam.gserviceaccount.com"
 GCP_HOSTS = ("gcr.io", "eu.gcr.io", "us-central1-docker.pkg.dev", "docker.us-central1.rep.pkg.dev")
 
 
-class FakeGoogle:
+class FakeGoogle(Loopback):
     """Token endpoint (/token), IAM generateAccessToken and the metadata server, on one loopback port.
 
     Tunables: `lifetime` (expires_in), `mode` of the token endpoint (ok | 500 | garbage | bad-expiry | denied),
@@ -50,10 +50,7 @@ class FakeGoogle:
         self._lock = threading.Lock()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                return None
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self._handle("GET")
 
@@ -61,7 +58,7 @@ class FakeGoogle:
                 self._handle("POST")
 
             def _handle(self, method: str) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                body = self.body()
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with fake._lock:
                     fake.requests.append((method, self.path, headers, body))
@@ -137,22 +134,9 @@ class FakeGoogle:
                     self._send(404, b"not found", "text/html")
 
             def _send(self, code: int, data: bytes, content_type: str = "application/json") -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Metadata-Flavor", "Google")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                try:
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the helper gave up waiting (the timeout tests)
+                self.send(code, data, content_type, {"Metadata-Flavor": "Google"})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        self.url = f"http://{self.address}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        super().__init__(Handler)
 
     def paths(self, prefix: str = "") -> list[str]:
         """Paths requested so far (optionally only those starting with `prefix`)."""
@@ -165,10 +149,6 @@ class FakeGoogle:
     def bodies(self, prefix: str) -> list[bytes]:
         with self._lock:
             return [b for _, p, _, b in self.requests if urlsplit(p).path.startswith(prefix)]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

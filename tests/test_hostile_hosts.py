@@ -19,10 +19,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -32,6 +30,7 @@ from helper.config import Config
 from helper.router import route_for
 from tests.conftest import NOT_FOUND, call, run_helper
 from tests.fake_aws import FakeEcr
+from tests.loopback import Loopback, QuietHandler
 from tests.soak import figures
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -132,36 +131,22 @@ def test_lookalikes_open_no_socket_in_process(no_sockets: list[object]) -> None:
     assert no_sockets == []
 
 
-class Counter:
+class Counter(Loopback):
     """A loopback HTTP server that answers 400 to everything and remembers what it was asked."""
 
     def __init__(self) -> None:
         self.requests: list[str] = []
         counter = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                return None
-
+        class Handler(QuietHandler):
             def _answer(self) -> None:
                 counter.requests.append(f"{self.command} {self.path}")
-                body = b'{"error": "invalid_request", "error_description": "counted"}'
-                self.send_response(400)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send(400, b'{"error": "invalid_request", "error_description": "counted"}')
 
             do_GET = do_POST = do_PUT = _answer
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.hostport = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.hostport = self.address
 
 
 @pytest.fixture

@@ -1,0 +1,59 @@
+"""Loopback HTTP(S) servers for the fake clouds the tests drive: the socket plumbing, written once.
+
+A fake subclasses `QuietHandler` for its answers and `Loopback` (or uses it) for the server: 127.0.0.1,
+a free port, a daemon thread per request, optional TLS with a test CA's certificate.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing and has the two chores every fake repeats."""
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+    def body(self) -> bytes:
+        """The request body (by Content-Length)."""
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send(self, code: int, data: bytes, content_type: str = "application/json",
+             headers: Mapping[str, str] | None = None) -> None:
+        """One complete response; a client that already gave up (the timeout tests) is not an error."""
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+class Loopback:
+    """A threaded HTTP server on 127.0.0.1 (HTTPS with `tls=(cert, key)`), serving until `close()`."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], tls: tuple[Path, Path] | None = None) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{self.address}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
