@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from helper import cli
+from tests.fake_aws import FakeEcr
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_FOUND = "credentials not found in native keychain"
@@ -111,6 +112,14 @@ def run_helper(action: str | list[str], data: str | bytes | None = b"", env: dic
     proc = subprocess.run(argv, input=raw, capture_output=True, timeout=timeout, env=env,
                           stdin=subprocess.DEVNULL if raw is None else None)
     return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+
+
+@pytest.fixture
+def fake_ecr() -> Iterator[FakeEcr]:
+    """A loopback ECR token endpoint (tests/fake_aws.py), closed after the test."""
+    server = FakeEcr()
+    yield server
+    server.close()
 
 
 @pytest.fixture

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 import time
+from collections.abc import Mapping
 
 from tests.loopback import Loopback, QuietHandler
 
@@ -17,6 +19,15 @@ ASSUME_ROLE_XML = """<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/20
 <AssumedRoleUser><AssumedRoleId>AROA:s</AssumedRoleId><Arn>arn:aws:sts::123456789012:assumed-role/r/s</Arn>
 </AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>
 </AssumeRoleResponse>"""
+
+
+ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+
+
+def aws_env(url: str, base: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """`base` (this process's environment by default) with static test keys and `url` as the AWS endpoint."""
+    return dict(os.environ if base is None else base, AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing",
+                AWS_SECRET_ACCESS_KEY="testing-secret", AWS_REGION="us-east-1", **extra)
 
 
 class FakeEcr(Loopback):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import NOT_FOUND, helper_executable, require_tool, run_helper
+from tests.fake_aws import aws_env
 from tests.registry import Registry, check, free_port, make_oci_layout, run, seed, write_htpasswd
 
 pytestmark = pytest.mark.e2e
@@ -46,9 +47,6 @@ def moto_url() -> Iterator[str]:
         proc.wait(10)
 
 
-def aws_env(moto_url: str) -> dict[str, str]:
-    return dict(os.environ, AWS_ENDPOINT_URL=moto_url, AWS_ACCESS_KEY_ID="testing",
-                AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
 
 
 def test_get_returns_motos_token_and_never_caches_its_2015_expiry(moto_url: str) -> None:

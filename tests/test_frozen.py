@@ -28,6 +28,7 @@ import pytest
 
 from tests import test_acr
 from tests.conftest import helper_executable, run_helper
+from tests.fake_aws import ECR_HOST, aws_env
 from tests.loopback import Loopback, QuietHandler
 from tests.test_acr import REGISTRY, ZERO_GUID, Servers, make_ca
 
@@ -37,7 +38,6 @@ azure = test_acr.azure
 client_secret = test_acr.client_secret
 no_real_identity_endpoint = test_acr.no_real_identity_endpoint
 
-ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 PROBE_HOST = "probe.example"
 OPENSSL_DIR = "/usr/lib/ssl"  # the build machine's (Debian) OPENSSLDIR, baked into the bundled libcrypto
 
@@ -131,9 +131,6 @@ def no_ca_variables(**extra: str) -> dict[str, str]:
     return dict({k: v for k, v in os.environ.items() if k not in CA_VARIABLES}, **extra)
 
 
-def aws_env(url: str, **extra: str) -> dict[str, str]:
-    return no_ca_variables(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                           AWS_REGION="us-east-1", AWS_ECR_DISABLE_CACHE="1", **extra)
 
 
 def rejected_for_trust(err: str) -> bool:
@@ -143,13 +140,15 @@ def rejected_for_trust(err: str) -> bool:
 
 def test_botocore_trusts_aws_ca_bundle(tls_cloud: tuple[str, Path]) -> None:
     url, ca = tls_cloud
-    result = run_helper("get", ECR_HOST, env=aws_env(url, AWS_CA_BUNDLE=str(ca)))
+    result = run_helper("get", ECR_HOST, env=aws_env(url, no_ca_variables(), AWS_ECR_DISABLE_CACHE="1",
+                                                     AWS_CA_BUNDLE=str(ca)))
     assert (result.code, result.err) == (0, ""), result.out
     assert result.json()["Secret"] == "ecr-token"
 
 
 def test_botocore_verifies_against_its_bundled_certificates(tls_cloud: tuple[str, Path]) -> None:
-    result = run_helper("get", ECR_HOST, env=aws_env(tls_cloud[0], SWITCHBOARD_DEBUG="1"))
+    result = run_helper("get", ECR_HOST, env=aws_env(tls_cloud[0], no_ca_variables(), AWS_ECR_DISABLE_CACHE="1",
+                                                             SWITCHBOARD_DEBUG="1"))
     assert result.code == 1 and rejected_for_trust(result.err), result.err
 
 

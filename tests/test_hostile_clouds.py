@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import socket
 import struct
@@ -35,12 +34,11 @@ from helper import tokens
 from helper.backends.ecr import CONNECT_TIMEOUT_S, MAX_ATTEMPTS, READ_TIMEOUT_S
 from helper.cache import TokenCache, get_token
 from tests.conftest import NOT_FOUND, Result, run_helper
-from tests.fake_aws import FakeEcr
+from tests.fake_aws import ECR_HOST, FakeEcr, aws_env
 from tests.soak import examples, figures, run_with_ecr_timeouts
 
 HOUR = 3600.0
 DAY = 24 * HOUR
-ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 START_UP_S = 5.0  # interpreter and botocore import, with a dozen helpers starting at once on 2 cores
 BACKOFF_S = 2.0  # botocore's standard-mode back-off between attempts is under a second each
 # botocore's `max_attempts` counts retries, so MAX_ATTEMPTS = 2 makes three attempts: the bounds below
@@ -248,9 +246,6 @@ def refused_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def aws_env(endpoint: str, cache: Path) -> dict[str, str]:
-    return dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
-                AWS_SECRET_ACCESS_KEY="testing-secret", AWS_REGION="us-east-1", SWITCHBOARD_CACHE_DIR=str(cache))
 
 
 @pytest.fixture
@@ -284,7 +279,8 @@ def test_broken_endpoints_answer_within_the_bound_and_serve_only_valid_tokens(
         tmp_path: Path, quiet_fake_ecr: Callable[[], FakeEcr]) -> None:
     healthy = quiet_fake_ecr()
     seed = tmp_path / "seed"
-    assert run_helper("get", ECR_HOST, env=aws_env(healthy.url, seed)).code == 0  # a cached 12-hour token
+    seeded = run_helper("get", ECR_HOST, env=aws_env(healthy.url, SWITCHBOARD_CACHE_DIR=str(seed)))
+    assert seeded.code == 0  # a cached 12-hour token
     slow, failing, garbage, denied = quiet_fake_ecr(), quiet_fake_ecr(), quiet_fake_ecr(), quiet_fake_ecr()
     slow.delay = READ_TIMEOUT_S + 15  # beyond the read timeout on both attempts
     failing.mode, garbage.mode, denied.mode = "500", "garbage", "denied"
@@ -320,7 +316,8 @@ def test_broken_endpoints_answer_within_the_bound_and_serve_only_valid_tokens(
             shutil.copytree(seed, cache)
             old = prepare(cache)
         started = time.monotonic()
-        result = run_helper("get", ECR_HOST, env=aws_env(endpoint, cache), timeout=read_bound + 30)
+        result = run_helper("get", ECR_HOST, env=aws_env(endpoint, SWITCHBOARD_CACHE_DIR=str(cache)),
+                            timeout=read_bound + 30)
         return name, result, time.monotonic() - started, old
 
     started = time.monotonic()
@@ -363,7 +360,8 @@ def test_a_trickling_endpoint_cannot_hold_a_get_past_the_bound(tmp_path: Path) -
     try:
         bound = ATTEMPTS * (1 + 1) + BACKOFF_S + START_UP_S
         proc, elapsed = run_with_ecr_timeouts(1, 1, ["get"], ECR_HOST.encode(),
-                                              aws_env(server.url, tmp_path / "cache"), timeout=bound + 5)
+                                              aws_env(server.url, SWITCHBOARD_CACHE_DIR=str(tmp_path / "cache")),
+                                              timeout=bound + 5)
     finally:
         closed.set()
         server.close()
@@ -375,6 +373,6 @@ def test_a_trickling_endpoint_cannot_hold_a_get_past_the_bound(tmp_path: Path) -
 def test_a_get_makes_the_documented_two_attempts(tmp_path: Path, quiet_fake_ecr: Callable[[], FakeEcr]) -> None:
     failing = quiet_fake_ecr()
     failing.mode = "500"
-    result = run_helper("get", ECR_HOST, env=aws_env(failing.url, tmp_path / "cache"))
+    result = run_helper("get", ECR_HOST, env=aws_env(failing.url, SWITCHBOARD_CACHE_DIR=str(tmp_path / "cache")))
     assert result.out == NOT_FOUND + "\n"
     assert failing.count() == MAX_ATTEMPTS == 2

@@ -21,20 +21,18 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from helper.cache import TokenCache
 from tests.conftest import NOT_FOUND, call, helper_executable, run_helper
-from tests.fake_aws import FakeEcr
+from tests.fake_aws import ECR_HOST, FakeEcr, aws_env
 from tests.soak import cache_dir, data_dir, figures, lock_is_free, run_killed_at, scaled, temp_files
 
 BIG = 1_000_000  # a 1 MB secret makes every rewrite of the store long enough for random kills to land in it
 SENTINELS = {f"sentinel{n}.crash.example": f"sentinel-secret-{n}" for n in range(3)}
 VICTIM = "victim.crash.example"
-ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
 
 def payload(key: str, user: str, size: int = 64) -> bytes:
@@ -163,16 +161,6 @@ def test_the_first_store_killed_at_random_points_never_blocks_the_next(isolated_
 
 # -- the token cache ------------------------------------------------------------------------------------
 
-@pytest.fixture
-def fake_ecr() -> Iterator[FakeEcr]:
-    server = FakeEcr()
-    yield server
-    server.close()
-
-
-def aws_env(fake: FakeEcr) -> dict[str, str]:
-    return dict(os.environ, AWS_ENDPOINT_URL=fake.url, AWS_ACCESS_KEY_ID="testing",
-                AWS_SECRET_ACCESS_KEY="testing-secret", AWS_REGION="us-east-1")
 
 
 def age_entry(entry: Path, left: float = 60.0) -> str:
@@ -186,7 +174,7 @@ def age_entry(entry: Path, left: float = 60.0) -> str:
 def test_a_token_refresh_killed_at_random_points_leaves_the_old_or_the_new_token(
         isolated_home: Path, fake_ecr: FakeEcr) -> None:
     fake_ecr.delay = 0.3  # the refresh holds the per-key lock across a slow request
-    env, folder, rng = aws_env(fake_ecr), cache_dir(isolated_home), random.Random()
+    env, folder, rng = aws_env(fake_ecr.url), cache_dir(isolated_home), random.Random()
     assert run_helper("get", ECR_HOST, env=env).code == 0
     entry = next(folder.glob("ecr*.json"))
     key = json.loads(entry.read_bytes())["key"]
@@ -254,7 +242,7 @@ def test_a_killed_first_store_leaves_no_temp_key_file(isolated_home: Path) -> No
 
 def test_a_refresh_killed_at_the_rename_keeps_the_old_token_and_frees_the_lock(
         isolated_home: Path, fake_ecr: FakeEcr) -> None:
-    env, folder = aws_env(fake_ecr), cache_dir(isolated_home)
+    env, folder = aws_env(fake_ecr.url), cache_dir(isolated_home)
     assert run_helper("get", ECR_HOST, env=env).code == 0
     entry = next(folder.glob("ecr*.json"))
     old = age_entry(entry)
@@ -268,7 +256,7 @@ def test_a_refresh_killed_at_the_rename_keeps_the_old_token_and_frees_the_lock(
 
 
 def test_refreshes_killed_at_the_rename_leave_no_temp_files(isolated_home: Path, fake_ecr: FakeEcr) -> None:
-    env, folder = aws_env(fake_ecr), cache_dir(isolated_home)
+    env, folder = aws_env(fake_ecr.url), cache_dir(isolated_home)
     assert run_helper("get", ECR_HOST, env=env).code == 0
     entry = next(folder.glob("ecr*.json"))
     for _ in range(3):

@@ -29,11 +29,11 @@ from helper import hosts
 from helper.config import Config
 from helper.router import route_for
 from tests.conftest import NOT_FOUND, call, run_helper
-from tests.fake_aws import FakeEcr
+from tests.fake_aws import ECR_HOST, FakeEcr
 from tests.loopback import Loopback, QuietHandler
 from tests.soak import figures
 
-ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+ECR = ECR_HOST
 CYRILLIC_A = "\u0430"  # looks like a Latin a
 EMPTY = Config(None, [], None)
 

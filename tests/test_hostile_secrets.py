@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from helper import tokens
 from helper.backends.base import Credentials
 from tests.conftest import Result, call, run_helper
-from tests.fake_aws import FakeEcr
+from tests.fake_aws import ECR_HOST, FakeEcr
 from tests.soak import cache_dir, data_dir, examples, figures
 
 SECRETS = {
@@ -44,7 +44,6 @@ SECRETS = {
     "ecr token": "token-1",
 }
 FROM_STDIN = ("store", "login", "delegated", "final")  # secrets only ever on the helper's stdin
-ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
 RECORDER = r'''#!{python}
 import json, os, sys, time

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from helper import tokens
 from helper.cache import TokenCache, get_token
 from helper.errors import HelperError
 from tests.conftest import NOT_FOUND, run_helper
-from tests.fake_aws import FakeEcr
+from tests.fake_aws import ECR_HOST, FakeEcr, aws_env
 
 HOUR = 3600.0
 
@@ -135,24 +134,11 @@ def test_entries_lists_what_is_cached(cache: TokenCache, clock: Clock) -> None:
 
 # -- through the real executable, against a local ECR endpoint with current expiries ---------------------
 
-ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-
-
-@pytest.fixture
-def fake_ecr() -> Iterator[FakeEcr]:
-    server = FakeEcr()
-    yield server
-    server.close()
-
-
-def aws_env(fake: FakeEcr, **extra: str) -> dict[str, str]:
-    return dict(os.environ, AWS_ENDPOINT_URL=fake.url, AWS_ACCESS_KEY_ID="testing",
-                AWS_SECRET_ACCESS_KEY="testing-secret", AWS_REGION="us-east-1", **extra)
 
 
 def test_32_parallel_cold_gets_make_exactly_one_token_request(fake_ecr: FakeEcr) -> None:
     fake_ecr.delay = 0.5  # a slow endpoint widens the race
-    env = aws_env(fake_ecr)
+    env = aws_env(fake_ecr.url)
     with ThreadPoolExecutor(32) as pool:
         results = list(pool.map(lambda _: run_helper("get", ECR_HOST, env=env, timeout=60), range(32)))
     assert [r.code for r in results] == [0] * 32
@@ -161,7 +147,7 @@ def test_32_parallel_cold_gets_make_exactly_one_token_request(fake_ecr: FakeEcr)
 
 
 def test_a_cache_hit_makes_no_request_and_imports_no_cloud_sdk(fake_ecr: FakeEcr) -> None:
-    env = aws_env(fake_ecr)
+    env = aws_env(fake_ecr.url)
     assert run_helper("get", ECR_HOST, env=env).code == 0
     probe = ("import io, sys; from helper import cli; out = io.StringIO(); "
              f"code = cli.main(['get'], io.BytesIO(b'{ECR_HOST}'), out); "
@@ -176,14 +162,14 @@ def test_a_cache_hit_makes_no_request_and_imports_no_cloud_sdk(fake_ecr: FakeEcr
 
 
 def test_aws_ecr_disable_cache_fetches_every_time(fake_ecr: FakeEcr) -> None:
-    env = aws_env(fake_ecr, AWS_ECR_DISABLE_CACHE="1")
+    env = aws_env(fake_ecr.url, AWS_ECR_DISABLE_CACHE="1")
     for _ in range(3):
         assert run_helper("get", ECR_HOST, env=env).code == 0
     assert fake_ecr.count() == 3
 
 
 def test_ecr_public_uses_its_own_api(fake_ecr: FakeEcr) -> None:
-    result = run_helper("get", "public.ecr.aws", env=aws_env(fake_ecr))
+    result = run_helper("get", "public.ecr.aws", env=aws_env(fake_ecr.url))
     assert result.code == 0 and json.loads(result.out)["Username"] == "AWS"
     assert fake_ecr.count("SpencerFrontendService") == 1
 
@@ -191,9 +177,9 @@ def test_ecr_public_uses_its_own_api(fake_ecr: FakeEcr) -> None:
 @pytest.mark.parametrize("mode", ["500", "garbage", "denied"])
 def test_a_broken_token_endpoint_answers_not_found_quietly(fake_ecr: FakeEcr, mode: str) -> None:
     fake_ecr.mode = mode
-    result = run_helper("get", ECR_HOST, env=aws_env(fake_ecr))
+    result = run_helper("get", ECR_HOST, env=aws_env(fake_ecr.url))
     assert (result.code, result.out, result.err) == (1, NOT_FOUND + "\n", "")
-    debug = run_helper("get", ECR_HOST, env=aws_env(fake_ecr, SWITCHBOARD_DEBUG="1"))
+    debug = run_helper("get", ECR_HOST, env=aws_env(fake_ecr.url, SWITCHBOARD_DEBUG="1"))
     assert debug.out == NOT_FOUND + "\n" and "ecr token for" in debug.err
     assert "testing-secret" not in debug.err
 
@@ -203,7 +189,7 @@ def test_a_slow_endpoint_is_cut_off_by_the_timeouts(fake_ecr: FakeEcr) -> None:
 
     fake_ecr.delay = 30
     started = time.monotonic()
-    result = run_helper("get", ECR_HOST, env=aws_env(fake_ecr), timeout=90)
+    result = run_helper("get", ECR_HOST, env=aws_env(fake_ecr.url), timeout=90)
     assert result.out == NOT_FOUND + "\n"
     assert time.monotonic() - started < 40  # two attempts of the 10 s read timeout, plus start-up
 
@@ -211,7 +197,7 @@ def test_a_slow_endpoint_is_cut_off_by_the_timeouts(fake_ecr: FakeEcr) -> None:
 def test_a_stale_token_survives_an_endpoint_outage(fake_ecr: FakeEcr) -> None:
     import time
 
-    env = aws_env(fake_ecr)
+    env = aws_env(fake_ecr.url)
     assert run_helper("get", ECR_HOST, env=env).code == 0
     cache_dir = Path(os.environ["XDG_CACHE_HOME"]) / "docker-credential-switchboard"
     entry = next(cache_dir.glob("ecr*.json"))
@@ -235,7 +221,7 @@ def test_a_stale_token_survives_an_endpoint_outage(fake_ecr: FakeEcr) -> None:
 
 
 def test_list_shows_cached_registries_and_never_fetches(fake_ecr: FakeEcr) -> None:
-    env = aws_env(fake_ecr)
+    env = aws_env(fake_ecr.url)
     assert json.loads(run_helper("list", None, env=env).out) == {}
     run_helper("get", ECR_HOST, env=env)
     assert json.loads(run_helper("list", None, env=env).out) == {ECR_HOST: "AWS"}
@@ -243,7 +229,7 @@ def test_list_shows_cached_registries_and_never_fetches(fake_ecr: FakeEcr) -> No
 
 
 def test_hosts_not_routed_to_ecr_never_touch_aws(fake_ecr: FakeEcr) -> None:
-    env = aws_env(fake_ecr)
+    env = aws_env(fake_ecr.url)
     for host in ("docker.io", "ghcr.io", f"{ECR_HOST}.evil.example", f"https://{ECR_HOST}@evil.example",
                  ECR_HOST.upper(), ECR_HOST + "."):
         assert run_helper("get", host, env=env).out == NOT_FOUND + "\n"
@@ -259,7 +245,7 @@ def test_route_profile_role_and_external_id_pick_the_identity(fake_ecr: FakeEcr,
         '[[route]]\nmatch = "111111111111.dkr.ecr.*.amazonaws.com"\nbackend = "ecr"\nprofile = "ci-pull"\n\n'
         '[[route]]\nmatch = "222222222222.dkr.ecr.*.amazonaws.com"\nbackend = "ecr"\nprofile = "ci-pull"\n'
         'role_arn = "arn:aws:iam::222222222222:role/pull"\nexternal_id = "ext-1"\nsession_name = "ci"\n')
-    env = aws_env(fake_ecr, AWS_CONFIG_FILE=str(config), SWITCHBOARD_CONFIG=str(routes))
+    env = aws_env(fake_ecr.url, AWS_CONFIG_FILE=str(config), SWITCHBOARD_CONFIG=str(routes))
     del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
     assert run_helper("get", "111111111111.dkr.ecr.eu-west-1.amazonaws.com", env=env).code == 0
     assert fake_ecr.key_ids == ["AKIAPROFILE"]
@@ -275,7 +261,7 @@ def test_route_profile_role_and_external_id_pick_the_identity(fake_ecr: FakeEcr,
 def test_other_access_keys_in_the_environment_are_another_identity(fake_ecr: FakeEcr, isolated_home: Path) -> None:
     # botocore signs with AWS_ACCESS_KEY_ID over any profile but a route's own: a job that switches keys
     # (another account) must get a token minted with its keys, not the previous job's cached one
-    env = aws_env(fake_ecr)
+    env = aws_env(fake_ecr.url)
     first = json.loads(run_helper("get", ECR_HOST, env=env).out)["Secret"]
     assert json.loads(run_helper("get", ECR_HOST, env=env).out)["Secret"] == first
     other = dict(env, AWS_ACCESS_KEY_ID="AKIAOTHERJOB")
@@ -291,7 +277,7 @@ def test_an_alias_route_gets_the_token_of_the_registry_it_names(fake_ecr: FakeEc
     routes = tmp_path / "routes.toml"
     routes.write_text('[[route]]\nmatch = "registry.corp.example"\nbackend = "ecr"\n'
                       f'registry = "{ECR_HOST}"\n')
-    env = aws_env(fake_ecr, SWITCHBOARD_CONFIG=str(routes))
+    env = aws_env(fake_ecr.url, SWITCHBOARD_CONFIG=str(routes))
     got = run_helper("get", "registry.corp.example", env=env)
     assert json.loads(got.out) == {"ServerURL": "registry.corp.example", "Username": "AWS", "Secret": "token-1"}
     # list names the host the client pulls from, so `docker build` (list, then get) finds it
