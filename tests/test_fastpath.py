@@ -23,6 +23,7 @@ import pytest
 
 from helper import fastpath
 from tests.conftest import NOT_FOUND, ROOT, call, helper_executable, require_tool, run_helper
+from tests.soak import cache_dir
 
 # Windows has no exec(): its build ships the frozen helper itself, without the launcher
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the launcher is for Linux and macOS")
@@ -64,7 +65,7 @@ def token_route(routes: Path, tmp_path: Path) -> Path:
 
 
 def records(home: Path) -> list[Path]:
-    folder = home / ".cache/docker-credential-switchboard/fast"
+    folder = cache_dir(home) / "fast"
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
@@ -118,7 +119,7 @@ def test_a_repeated_token_get_is_answered_by_the_launcher(launcher: str, token_r
     assert json.loads(answer) == {"ServerURL": HOST, "Username": "robot", "Secret": "minted-secret"}
     # fresh until the advisory window of a one-hour token: 45 minutes from now
     assert abs(until - (time.time() + 2700)) < 60
-    entry = next((isolated_home / ".cache/docker-credential-switchboard").glob("exec_*.json"))
+    entry = next(cache_dir(isolated_home).glob("exec_*.json"))
     assert deps == [(str(token_route), fastpath.signature(str(token_route))),
                     (str(entry), fastpath.signature(str(entry)))]
     forge(record)
@@ -322,7 +323,7 @@ def test_a_refreshed_or_deleted_token_cache_ends_the_record(launcher: str, token
                                                             isolated_home: Path) -> None:
     forge(warm(launcher, isolated_home))
     assert get(launcher) == FORGED
-    for entry in (isolated_home / ".cache/docker-credential-switchboard").glob("exec_*.json"):
+    for entry in cache_dir(isolated_home).glob("exec_*.json"):
         entry.unlink()  # as `rm -rf ~/.cache/...` or another process's refresh (a new inode) would
     assert get(launcher) == "minted-secret"  # Python minted again; the forged copy is never served
 

@@ -14,6 +14,7 @@ from helper.cache import TokenCache, get_token
 from helper.errors import HelperError
 from tests.conftest import NOT_FOUND, run_helper
 from tests.fake_aws import ECR_HOST, FakeEcr, aws_env
+from tests.soak import cache_dir
 
 HOUR = 3600.0
 
@@ -268,7 +269,7 @@ def test_other_access_keys_in_the_environment_are_another_identity(fake_ecr: Fak
     assert json.loads(run_helper("get", ECR_HOST, env=other).out)["Secret"] != first
     assert fake_ecr.key_ids == [env["AWS_ACCESS_KEY_ID"], "AKIAOTHERJOB"]
     assert json.loads(run_helper("get", ECR_HOST, env=env).out)["Secret"] == first  # both stay cached
-    names = [p.name for p in (isolated_home / ".cache/docker-credential-switchboard").glob("*.json")]
+    names = [p.name for p in cache_dir(isolated_home).glob("*.json")]
     assert len(names) == 2
     assert not any("AKIAOTHERJOB" in name or "testing" in name for name in names)  # a digest, never the key id
 
