@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -195,13 +194,12 @@ def test_a_slow_endpoint_is_cut_off_by_the_timeouts(fake_ecr: FakeEcr) -> None:
     assert time.monotonic() - started < 40  # two attempts of the 10 s read timeout, plus start-up
 
 
-def test_a_stale_token_survives_an_endpoint_outage(fake_ecr: FakeEcr) -> None:
+def test_a_stale_token_survives_an_endpoint_outage(fake_ecr: FakeEcr, isolated_home: Path) -> None:
     import time
 
     env = aws_env(fake_ecr.url)
     assert run_helper("get", ECR_HOST, env=env).code == 0
-    cache_dir = Path(os.environ["XDG_CACHE_HOME"]) / "docker-credential-switchboard"
-    entry = next(cache_dir.glob("ecr*.json"))
+    entry = next(cache_dir(isolated_home).glob("ecr*.json"))
     doc = json.loads(entry.read_text())
     # 10 minutes left of a 12-hour token: inside the advisory window, outside the mandatory one
     doc["expires_at"], doc["obtained_at"] = time.time() + 600, time.time() - 12 * 3600 + 600
