@@ -17,7 +17,38 @@ from . import log
 
 SERVICE = "docker-credential-switchboard"
 
-_cached: list[object | None] = []
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from .secretservice import SecretServiceKeychain
+
+    Keychain: TypeAlias = "SecretServiceKeychain | KeyringKeychain"
+
+_cached: list[Keychain | None] = []
+
+
+class KeyringKeychain:
+    """A keyring backend (macOS, Windows, or PYTHON_KEYRING_BACKEND) with SecretServiceKeychain's behaviour:
+    deleting a missing item is not an error."""
+
+    def __init__(self, backend: object) -> None:
+        self.backend = backend
+
+    def get_password(self, service: str, username: str) -> str | None:
+        value = self.backend.get_password(service, username)  # type: ignore[attr-defined]
+        return value if isinstance(value, str) else None
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.backend.set_password(service, username, password)  # type: ignore[attr-defined]
+
+    def delete_password(self, service: str, username: str) -> None:
+        import keyring.errors
+
+        try:
+            self.backend.delete_password(service, username)  # type: ignore[attr-defined]
+        except keyring.errors.PasswordDeleteError:
+            pass
 
 
 def _session_bus_present() -> bool:
@@ -27,20 +58,20 @@ def _session_bus_present() -> bool:
     return runtime is not None and os.path.exists(os.path.join(runtime, "bus"))
 
 
-def _load() -> object | None:
+def _load() -> Keychain | None:
     named = os.environ.get("PYTHON_KEYRING_BACKEND")
     if named:
         import keyring.core
 
-        return keyring.core.load_keyring(named)
+        return KeyringKeychain(keyring.core.load_keyring(named))
     if sys.platform == "darwin":
         import keyring.backends.macOS
 
-        return keyring.backends.macOS.Keyring()
+        return KeyringKeychain(keyring.backends.macOS.Keyring())
     if sys.platform == "win32":
         import keyring.backends.Windows
 
-        return keyring.backends.Windows.WinVaultKeyring()
+        return KeyringKeychain(keyring.backends.Windows.WinVaultKeyring())
     if not _session_bus_present():
         return None
     from .secretservice import SecretServiceKeychain
@@ -53,8 +84,8 @@ def _load() -> object | None:
     return SecretServiceKeychain() if viable else None
 
 
-def backend() -> object | None:
-    """The keyring backend to use, or None when this machine has no viable keychain."""
+def backend() -> Keychain | None:
+    """The keychain to use, or None when this machine has no viable keychain."""
     if not _cached:
         try:
             _cached.append(_load())
@@ -64,13 +95,20 @@ def backend() -> object | None:
     return _cached[0]
 
 
+def label() -> str:
+    """Which keychain answers, for `resolve`."""
+    kr = backend()
+    if kr is None:
+        return "none"
+    return type(kr.backend).__module__ if isinstance(kr, KeyringKeychain) else type(kr).__module__
+
+
 def get(name: str) -> str | None:
     """The keychain item `name` of our service, or None."""
     kr = backend()
     if kr is None:
         return None
-    value = kr.get_password(SERVICE, name)  # type: ignore[attr-defined]
-    return value if isinstance(value, str) else None
+    return kr.get_password(SERVICE, name)
 
 
 def put(name: str, value: str) -> None:
@@ -78,22 +116,11 @@ def put(name: str, value: str) -> None:
     kr = backend()
     if kr is None:
         raise RuntimeError("no keychain")
-    kr.set_password(SERVICE, name, value)  # type: ignore[attr-defined]
+    kr.set_password(SERVICE, name, value)
 
 
 def delete(name: str) -> None:
     """Delete the keychain item `name`; nothing happens when it does not exist."""
     kr = backend()
-    if kr is None:
-        return
-    from .secretservice import SecretServiceKeychain
-
-    if isinstance(kr, SecretServiceKeychain):  # no error for a missing item, and no keyring import
+    if kr is not None:
         kr.delete_password(SERVICE, name)
-        return
-    import keyring.errors
-
-    try:
-        kr.delete_password(SERVICE, name)  # type: ignore[attr-defined]
-    except keyring.errors.PasswordDeleteError:
-        pass

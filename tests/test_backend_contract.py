@@ -116,7 +116,7 @@ class TestKeyringStore(BackendContract):
     @pytest.fixture
     def backend(self, tmp_path: Path) -> Backend:
         self.memory = MemoryKeyring()
-        keychain._cached[:] = [self.memory]
+        keychain._cached[:] = [keychain.KeyringKeychain(self.memory)]
         return KeyringStore(str(tmp_path / "data"))
 
     def test_secrets_live_in_the_keychain_and_the_index_holds_none(self, backend: Backend, tmp_path: Path) -> None:

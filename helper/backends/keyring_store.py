@@ -106,7 +106,7 @@ class KeyringStore(Backend):
 
     def describe(self, key: RegistryKey) -> Rows:
         found = find_entry(self._index(), key)
-        return [("store", f"OS keychain ({type(keychain.backend()).__module__}), index {self.index_path}"),
+        return [("store", f"OS keychain ({keychain.label()}), index {self.index_path}"),
                 ("entry", found if found is not None else "none in the index")]
 
 
