@@ -8,6 +8,7 @@ instead of skipping it, so CI never passes by skipping silently.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -112,6 +113,19 @@ def run_helper(action: str | list[str], data: str | bytes | None = b"", env: dic
     proc = subprocess.run(argv, input=raw, capture_output=True, timeout=timeout, env=env,
                           stdin=subprocess.DEVNULL if raw is None else None)
     return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+
+
+def get_in_fresh_process(host: str, env: dict[str, str] | None = None) -> tuple[int, str, set[str]]:
+    """A `get` of `host` in a new interpreter (cli.main in-process there): exit code, answer, and every module
+    it imported, to hold the hot path to its imports."""
+    probe = ("import io, sys\nfrom helper import cli\nout = io.StringIO()\n"
+             "code = cli.main(['get'], io.BytesIO(sys.argv[1].encode()), out)\nmodules = sorted(sys.modules)\n"
+             "import json\nprint(json.dumps([code, out.getvalue(), modules]))\n")
+    proc = subprocess.run([sys.executable, "-c", probe, host], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    code, out, modules = json.loads(proc.stdout)
+    return code, out, set(modules)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import select
 import shutil
 import socket
 import socketserver
-import subprocess
 import sys
 import threading
 import time
@@ -32,7 +31,7 @@ from helper.cache import TokenCache
 from helper.hosts import parse
 from helper.router import builtin_routes
 from helper.tokens import Token
-from tests.conftest import NOT_FOUND, ROOT, call, run_helper
+from tests.conftest import NOT_FOUND, call, get_in_fresh_process, run_helper
 from tests.loopback import Loopback, QuietHandler
 
 REGISTRY = "myreg.azurecr.io"
@@ -348,13 +347,9 @@ def test_a_cache_hit_makes_no_request_and_imports_no_network_code(client_secret:
 
     # In a fresh process: the acr module is imported (actions picks the backend before the cache answers),
     # but a cache hit never loads urllib (parse or request), http.client or ssl.
-    probe = ("import io, sys\nfrom helper import cli\nout = io.StringIO()\n"
-             f"code = cli.main(['get'], io.BytesIO(b'{REGISTRY}'), out)\n"
-             "print(code, 'helper.backends.acr' in sys.modules, "
-             "[m for m in ('urllib.parse', 'urllib.request', 'http.client', 'ssl') if m in sys.modules])\n")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
-                          env=dict(os.environ), timeout=30, check=False)
-    assert done.stdout.split(" ", 2) == ["0", "True", "[]\n"], done.stderr
+    code, out, modules = get_in_fresh_process(REGISTRY)
+    network = [m for m in ("urllib.parse", "urllib.request", "http.client", "ssl") if m in modules]
+    assert (code, "helper.backends.acr" in modules, network) == (0, True, []), out
     assert len(AZURE.acr) == 1
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 import warnings
@@ -21,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import NOT_FOUND, call, run_helper
+from tests.conftest import NOT_FOUND, call, get_in_fresh_process, run_helper
 from tests.loopback import Loopback, QuietHandler
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -438,11 +436,9 @@ def test_list_shows_the_cached_gcp_token(fake: FakeGoogle, with_key: Path) -> No
 def test_a_cache_hit_makes_no_request_and_does_not_import_google_auth(fake: FakeGoogle, key_file: Path) -> None:
     env = dict(os.environ, GOOGLE_APPLICATION_CREDENTIALS=str(key_file))
     assert json.loads(run_helper("get", "gcr.io", env=env).out)["Secret"] == "sa-token-1"
-    probe = ("import io, sys; from helper import cli; out = io.StringIO(); "
-             "code = cli.main(['get'], io.BytesIO(b'eu.gcr.io'), out); "
-             "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('google', 'requests', 'urllib3', "
-             "'cryptography', 'keyring')); print(code, heavy, 'sa-token-1' in out.getvalue())")
-    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
-    assert proc.stdout.strip() == "0 [] True", proc.stdout + proc.stderr
+    code, out, modules = get_in_fresh_process("eu.gcr.io", env)
+    heavy = sorted(m for m in modules if m.split(".")[0] in ("google", "requests", "urllib3", "cryptography",
+                                                              "keyring"))
+    assert (code, heavy, "sa-token-1" in out) == (0, [], True), out
     assert fake.count("/token") == 1
 

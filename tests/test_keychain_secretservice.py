@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import NOT_FOUND, call, require_tool, run_helper
+from .conftest import NOT_FOUND, call, get_in_fresh_process, require_tool, run_helper
 
 pytestmark = pytest.mark.keychain
 
@@ -413,11 +412,7 @@ def test_keyring_store_get_skips_keyring_core_imports(bus: str) -> None:
     # `import keyring.backends.SecretService` runs keyring/__init__.py: keyring.core -> jaraco.context ->
     # urllib.request/http.client/email, ~120 ms per call; helper/secretservice.py uses secretstorage alone
     assert run_helper("store", store_payload("ghcr.io", "octo", "x"), env=with_bus(bus)).code == 0
-    probe = ("import io, sys\nfrom helper import cli\nout = io.StringIO()\n"
-             "code = cli.main(['get'], io.BytesIO(b'ghcr.io'), out)\n"
-             "assert code == 0 and 'octo' in out.getvalue(), out.getvalue()\n"
-             "print(' '.join(m for m in ('keyring.core', 'jaraco.context', 'urllib.request') if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30,
-                          env=with_bus(bus), cwd=str(Path(__file__).resolve().parent.parent))
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "", f"a keyring-store get imported: {proc.stdout.strip()}"
+    code, out, modules = get_in_fresh_process("ghcr.io", with_bus(bus))
+    assert code == 0 and "octo" in out, out
+    imported = [m for m in ("keyring.core", "jaraco.context", "urllib.request") if m in modules]
+    assert imported == [], f"a keyring-store get imported: {imported}"

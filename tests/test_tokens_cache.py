@@ -11,7 +11,7 @@ import pytest
 from helper import tokens
 from helper.cache import TokenCache, get_token
 from helper.errors import HelperError
-from tests.conftest import NOT_FOUND, run_helper
+from tests.conftest import NOT_FOUND, get_in_fresh_process, run_helper
 from tests.fake_aws import ECR_HOST, FakeEcr, aws_env
 from tests.soak import cache_dir
 
@@ -149,15 +149,10 @@ def test_32_parallel_cold_gets_make_exactly_one_token_request(fake_ecr: FakeEcr)
 def test_a_cache_hit_makes_no_request_and_imports_no_cloud_sdk(fake_ecr: FakeEcr) -> None:
     env = aws_env(fake_ecr.url)
     assert run_helper("get", ECR_HOST, env=env).code == 0
-    probe = ("import io, sys; from helper import cli; out = io.StringIO(); "
-             f"code = cli.main(['get'], io.BytesIO(b'{ECR_HOST}'), out); "
-             "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('botocore', 'boto3', 'google', "
-             "'requests', 'urllib3', 'keyring', 'cryptography')); print(code, heavy)")
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
-    assert proc.stdout.strip() == "0 []", proc.stdout + proc.stderr
+    code, out, modules = get_in_fresh_process(ECR_HOST, env)
+    heavy = sorted(m for m in modules if m.split(".")[0] in ("botocore", "boto3", "google", "requests", "urllib3",
+                                                              "keyring", "cryptography"))
+    assert (code, heavy) == (0, []), out
     assert fake_ecr.count() == 1
 
 
