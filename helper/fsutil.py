@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import time
 from types import TracebackType
@@ -35,6 +36,57 @@ def read_bytes(path: str) -> bytes | None:
             return handle.read()
     except FileNotFoundError:
         return None
+
+
+def signature_of(info: os.stat_result) -> str:
+    """A file's identity and version as the launcher compares them: dev:ino:size:mtime_ns:ctime_ns."""
+    return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+
+
+def signature(path: str) -> str | None:
+    """`signature_of` the file at `path`; "-" if it does not exist, None if that cannot be known."""
+    try:
+        return signature_of(os.stat(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return "-"
+    except (OSError, ValueError):
+        return None
+
+
+MAX_SIGNED_READ = 1024 * 1024  # an identity file (AWS config, a Google key) is a few KB: more is a mistake
+
+
+def read_signed(path: str) -> tuple[bytes | None, str | None]:
+    """A small regular file's bytes and the signature of the very file read (fstat before reading).
+
+    (None, "-") when it does not exist; (None, signature or None) when it is no regular file (a FIFO would
+    hang a plain open: it is opened non-blocking), is unreadable or larger than MAX_SIGNED_READ. A change
+    after the read changes the path's signature, so whoever compares it later sees the file moved on.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        return None, "-"
+    except (OSError, ValueError):
+        return None, signature(path)
+    try:
+        info = os.fstat(fd)
+        sig = signature_of(info)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SIGNED_READ:
+            return None, sig
+        chunks = []
+        while True:
+            chunk = os.read(fd, MAX_SIGNED_READ + 1)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if sum(len(c) for c in chunks) > MAX_SIGNED_READ:
+                return None, sig
+        return b"".join(chunks), sig
+    except OSError:
+        return None, None
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: str, data: bytes, durable: bool = True) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -142,3 +143,19 @@ def routes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = tmp_path / "routes.toml"
     monkeypatch.setenv("SWITCHBOARD_CONFIG", str(path))
     yield path
+
+
+@pytest.fixture(scope="session")
+def launcher(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The launcher under test: the frozen build's, or one compiled in front of the helper under test."""
+    named = os.environ.get("SWITCHBOARD_HELPER")
+    if named and (Path(named).resolve().parent / "switchboard-core").exists():
+        return named
+    require_tool("cc")
+    folder = tmp_path_factory.mktemp("launcher")
+    subprocess.run([str(ROOT / "packaging/launcher/compile"), str(folder / "docker-credential-switchboard")],
+                   check=True)
+    core = folder / "switchboard-core"
+    core.write_text(f'#!/bin/sh\nexec {shlex.quote(helper_executable())} "$@"\n')
+    core.chmod(0o755)
+    return str(folder / "docker-credential-switchboard")

@@ -21,6 +21,14 @@ ASSUME_ROLE_XML = """<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/20
 </AssumeRoleResponse>"""
 
 
+WEB_IDENTITY_XML = """<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+<AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>{key}</AccessKeyId>
+<SecretAccessKey>web-secret</SecretAccessKey><SessionToken>web-session-token</SessionToken>
+<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><SubjectFromWebIdentityToken>sub</SubjectFromWebIdentityToken>
+<AssumedRoleUser><AssumedRoleId>AROA:w</AssumedRoleId><Arn>arn:aws:sts::123456789012:assumed-role/w/s</Arn>
+</AssumedRoleUser></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>2</RequestId></ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>"""
+
 ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
 
@@ -42,15 +50,44 @@ class FakeEcr(Loopback):
         self.key_ids: list[str] = []
         #: the form fields of each STS AssumeRole call
         self.assume_role_calls: list[dict[str, str]] = []
+        #: the role names of each STS AssumeRoleWithWebIdentity call
+        self.web_identity_roles: list[str] = []
         self._lock = threading.Lock()
         fake = self
 
         class Handler(QuietHandler):
+            def do_GET(self) -> None:
+                # container credentials (/creds/NAME) and SSO's GetRoleCredentials: keys named after the
+                # identity asked for, so that the ECR call shows which identity signed it
+                from urllib.parse import parse_qs, urlsplit
+
+                url = urlsplit(self.path)
+                if url.path.startswith("/creds/"):
+                    self._send(200, json.dumps({
+                        "AccessKeyId": f"ASIACONTAINER{url.path[7:].upper()}", "SecretAccessKey": "c-secret",
+                        "Token": "c-session", "Expiration": "2099-01-01T00:00:00Z"}).encode(), "application/json")
+                elif url.path == "/federation/credentials":
+                    query = parse_qs(url.query)
+                    self._send(200, json.dumps({"roleCredentials": {
+                        "accessKeyId": f"ASIASSO{query['account_id'][0]}{query['role_name'][0].upper()}",
+                        "secretAccessKey": "s-secret", "sessionToken": "s-session",
+                        "expiration": 4070908800000}}).encode(), "application/json")
+                else:
+                    self._send(404, b"{}")
+
             def do_POST(self) -> None:
                 body = self.body()
                 target = self.headers.get("X-Amz-Target", "")
                 auth = self.headers.get("Authorization", "")
                 key_id = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else ""
+                if b"Action=AssumeRoleWithWebIdentity" in body:
+                    from urllib.parse import parse_qsl
+
+                    role = dict(parse_qsl(body.decode()))["RoleArn"].rsplit("/", 1)[-1]
+                    with fake._lock:
+                        fake.web_identity_roles.append(role)
+                    self._send(200, WEB_IDENTITY_XML.format(key=f"ASIAWEB{role.upper()}").encode(), "text/xml")
+                    return
                 if b"Action=AssumeRole" in body:
                     from urllib.parse import parse_qsl
 

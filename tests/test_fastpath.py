@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shlex
 import stat
 import subprocess
 import sys
@@ -30,22 +29,6 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the launcher is
 
 HOST = "tokens.corp.example"
 FORGED = "forged-by-the-test"
-
-
-@pytest.fixture(scope="session")
-def launcher(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The launcher under test: the frozen build's, or one compiled in front of the helper under test."""
-    named = os.environ.get("SWITCHBOARD_HELPER")
-    if named and (Path(named).resolve().parent / "switchboard-core").exists():
-        return named
-    require_tool("cc")
-    folder = tmp_path_factory.mktemp("launcher")
-    subprocess.run([str(ROOT / "packaging/launcher/compile"), str(folder / "docker-credential-switchboard")],
-                   check=True)
-    core = folder / "switchboard-core"
-    core.write_text(f'#!/bin/sh\nexec {shlex.quote(helper_executable())} "$@"\n')
-    core.chmod(0o755)
-    return str(folder / "docker-credential-switchboard")
 
 
 def exec_route(routes: Path, script: str, match: str = HOST) -> Path:
@@ -169,7 +152,7 @@ def test_a_token_route_that_fails_leaves_no_record(launcher: str, routes: Path, 
 def test_only_a_cached_token_carries_what_a_record_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # AWS_ECR_DISABLE_CACHE (caching() false) means every get asks the cloud: then no record either
     from helper.backends.base import TokenCredentials
-    from helper.backends.token_base import TokenBackend
+    from helper.backends.token_base import Identity, TokenBackend
     from helper.cache import TokenCache
     from helper.config import RouteSpec
     from helper.hosts import parse as parse_key
@@ -178,8 +161,11 @@ def test_only_a_cached_token_carries_what_a_record_needs(tmp_path: Path, monkeyp
     class Minting(TokenBackend):
         cached = True
 
-        def cache_key(self, key: object) -> str:
+        def target(self, key: object) -> str:
             return "minting"
+
+        def who(self, key: object) -> Identity:
+            return Identity("", (("/some/file", "-"),))
 
         def fetch(self, key: object) -> Token:
             return Token("u", "s", time.time() + 3600, time.time())
@@ -187,14 +173,11 @@ def test_only_a_cached_token_carries_what_a_record_needs(tmp_path: Path, monkeyp
         def caching(self) -> bool:
             return self.cached
 
-        def depends_on(self, key: object) -> tuple[str, ...]:
-            return ("/some/file",)
-
     spec = RouteSpec([], "exec", {}, "built-in")
     cache = TokenCache(str(tmp_path / "cache"))
     backend = Minting(spec, cache)
     creds = backend.get(parse_key(HOST))
-    entry = cache.path("minting")
+    entry = cache.path(backend.cache_key(parse_key(HOST)))
     assert isinstance(creds, TokenCredentials)
     assert (*creds.depends_on, creds.pin()) == (("/some/file", "-"), (entry, fastpath.signature(entry)))
     Path(entry).unlink()  # the entry no longer holds the token served: nothing to pin, so no record

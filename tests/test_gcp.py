@@ -221,7 +221,8 @@ def test_the_cached_expiry_is_googles(fake: FakeGoogle, with_key: Path) -> None:
     get("gcr.io")
     doc = json.loads(cache_entries()[0].read_text())
     assert before + 1234 - 5 <= doc["expires_at"] <= time.time() + 1234 + 5
-    assert doc["username"] == "oauth2accesstoken" and doc["key"].startswith(f"gcp|built-in|creds=file:{with_key}|")
+    assert doc["username"] == "oauth2accesstoken" and doc["key"].startswith("gcp|built-in|scopes=") \
+        and f"|creds=file:{with_key}|service_account:{SA_EMAIL}|" in doc["key"]
 
 
 def test_route_scopes_are_requested_and_are_a_separate_identity(fake: FakeGoogle, with_key: Path,

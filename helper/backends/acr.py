@@ -26,7 +26,7 @@ from ..tokens import Token, now
 from .azure_http import AcrError, json_field, post_form
 from .base import Rows
 from .entra import TENANT_CHARS, Plan, authority_for, entra_token, make_plan
-from .token_base import TokenBackend
+from .token_base import Identity, TokenBackend
 
 # AcrError (azure_http) and authority_for (entra) are re-exported: callers know the backend's API as `acr`
 __all__ = ["DEFAULT_LIFETIME_S", "USERNAME", "AcrBackend", "AcrError", "authority_for", "exchange", "expiry",
@@ -84,8 +84,14 @@ class AcrBackend(TokenBackend):
     def _plan(self, key: RegistryKey) -> Plan:
         return make_plan(self.spec.params, self._target(key)[0])
 
-    def cache_key(self, key: RegistryKey) -> str:
-        return f"acr|{self.spec.source}|{self._target(key)[1]}|{self._plan(key).cache_identity()}"
+    def target(self, key: RegistryKey) -> str:
+        return self._target(key)[1]
+
+    def who(self, key: RegistryKey) -> Identity:
+        # the credential kind, tenant, client id, authority and scope (entra.Plan): all from the route and
+        # the environment, no file. A federated token file's or a client secret's content is the proof of
+        # that identity, not the identity: rotating it keeps the entry.
+        return Identity(self._plan(key).cache_identity())
 
     def fetch(self, key: RegistryKey) -> Token:
         host, hostport = self._target(key)

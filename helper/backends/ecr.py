@@ -13,11 +13,11 @@ from __future__ import annotations
 import binascii
 import os
 
-from ..digest import sha256_hex
 from ..hosts import RegistryKey, parse
 from ..tokens import Token, now
+from .aws_identity import aws_identity, describe
 from .base import Rows
-from .token_base import TokenBackend
+from .token_base import Identity, TokenBackend
 
 USERNAME = "AWS"
 CONNECT_TIMEOUT_S = 3  # an unreachable endpoint must not stall a pull for minutes (ECR helper #137)
@@ -94,21 +94,15 @@ def _decode(authorization_token: str) -> tuple[str, str]:
     return user, password
 
 
-def _identity(params: dict[str, object]) -> str:
-    profile = str(params.get("profile") or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
-                  or "default")
-    identity = f"profile={profile}|role={params.get('role_arn') or ''}|external_id={params.get('external_id') or ''}"
-    key_id = os.environ.get("AWS_ACCESS_KEY_ID")
-    if key_id and not params.get("profile"):
-        # botocore prefers these variables to any profile but a route's explicit one: other keys are
-        # another identity (a CI job with another account's keys must not get this one's token). A digest,
-        # as amazon-ecr-credential-helper keys its cache, never the raw key id.
-        identity += f"|key={sha256_hex(key_id.encode('utf-8'))[:16]}"
-    return identity
-
-
 class _AwsBackend(TokenBackend):
-    """What ECR and ECR Public share: the cache switch and the fetch deadline."""
+    """What ECR and ECR Public share: who asks (helper/backends/aws_identity.py), the cache switch, the deadline."""
+
+    def who(self, key: RegistryKey) -> Identity:
+        return aws_identity(self.spec.params)
+
+    def _identity_rows(self) -> Rows:
+        return [("aws identity", aws_identity(self.spec.params).name.replace("|", ", ")),
+                ("aws inputs", describe(self.spec.params))]
 
     def caching(self) -> bool:
         return not os.environ.get("AWS_ECR_DISABLE_CACHE")  # amazon-ecr-credential-helper's switch, any value
@@ -133,9 +127,9 @@ class EcrBackend(_AwsBackend):
     def _region(self, target: EcrHost) -> str:
         return str(self.spec.params.get("region") or target.region)
 
-    def cache_key(self, key: RegistryKey) -> str:
+    def target(self, key: RegistryKey) -> str:
         host, target = self._target(key)
-        return f"ecr|{self.spec.source}|{host}|region={self._region(target)}|{_identity(self.spec.params)}"
+        return f"{host}|region={self._region(target)}"
 
     def fetch(self, key: RegistryKey) -> Token:
         _, target = self._target(key)
@@ -154,7 +148,7 @@ class EcrBackend(_AwsBackend):
             return [("registry", str(exc))]
         return [("registry", f"account {target.account}, region {self._region(target)}"
                  + (", FIPS" if target.fips else "") + (", dual-stack" if target.dualstack else "")),
-                ("aws identity", _identity(self.spec.params).replace("|", ", "))]
+                *self._identity_rows()]
 
 
 class EcrPublicBackend(_AwsBackend):
@@ -162,8 +156,8 @@ class EcrPublicBackend(_AwsBackend):
 
     kind = "ecr-public"
 
-    def cache_key(self, key: RegistryKey) -> str:
-        return f"ecr-public|{self.spec.source}|{_identity(self.spec.params)}"
+    def target(self, key: RegistryKey) -> str:
+        return ""  # one registry, one region: the route and the identity say it all
 
     def fetch(self, key: RegistryKey) -> Token:
         client = _client(self.spec.params, "ecr-public", "us-east-1")
@@ -173,4 +167,4 @@ class EcrPublicBackend(_AwsBackend):
         return Token(user or USERNAME, password, data["expiresAt"].timestamp(), started)
 
     def identity(self, key: RegistryKey) -> Rows:
-        return [("aws identity", _identity(self.spec.params).replace("|", ", ")), ("api", "ecr-public, us-east-1")]
+        return [*self._identity_rows(), ("api", "ecr-public, us-east-1")]

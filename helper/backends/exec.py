@@ -12,7 +12,7 @@ from ..hosts import RegistryKey
 from ..procs import run_child
 from ..tokens import Token, now
 from .base import Rows
-from .token_base import TokenBackend
+from .token_base import Identity, TokenBackend
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -38,8 +38,13 @@ class ExecBackend(TokenBackend):
         assert isinstance(command, list)
         return [str(part) for part in command]
 
-    def cache_key(self, key: RegistryKey) -> str:
-        return f"exec|{self.spec.source}|{key.hostport or key.raw}|" + "\x1f".join(self._argv())
+    def target(self, key: RegistryKey) -> str:
+        return key.hostport or key.raw
+
+    def who(self, key: RegistryKey) -> Identity:
+        # the command line is all the helper knows: what the command itself reads (files, variables) is its
+        # own business, which its ExpiresAt or the route's ttl bounds
+        return Identity("\x1f".join(self._argv()))
 
     def caching(self) -> bool:
         return True

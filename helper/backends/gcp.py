@@ -30,7 +30,8 @@ from ..errors import HelperError
 from ..hosts import RegistryKey
 from ..tokens import Token, now
 from .base import Rows
-from .token_base import TokenBackend
+from .google_identity import CREDENTIALS_ENV, adc_path, credential_source, google_identity
+from .token_base import Identity, TokenBackend
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,8 +45,6 @@ PING_TIMEOUT_S = 1.0  # the metadata-server probe off GCP, where the address may
 IMPERSONATION_LIFETIME_S = 3600
 ASSUMED_LIFETIME_S = 1800.0  # a token whose expiry Google did not say is kept for half an hour, not forever
 
-CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
-DEFAULT_METADATA_HOST = "metadata.google.internal"
 DEFAULT_METADATA_IP = "169.254.169.254"
 
 
@@ -58,35 +57,6 @@ def _scopes(params: dict[str, object]) -> list[str]:
     if isinstance(raw, list) and raw:
         return [str(scope) for scope in raw]
     return list(DEFAULT_SCOPES)
-
-
-def adc_path() -> str:
-    """gcloud's application-default credentials file, as google.auth._cloud_sdk finds it (without importing it)."""
-    if "CLOUDSDK_CONFIG" in os.environ:
-        folder = os.environ["CLOUDSDK_CONFIG"]
-    elif os.name != "nt":
-        folder = os.path.join(os.path.expanduser("~"), ".config", "gcloud")
-    elif "APPDATA" in os.environ:
-        folder = os.path.join(os.environ["APPDATA"], "gcloud")
-    else:
-        folder = os.path.join(os.environ.get("SYSTEMDRIVE", "C:"), "\\", "gcloud")
-    return os.path.join(folder, "application_default_credentials.json")
-
-
-def metadata_host() -> str:
-    """Where google-auth sends metadata-server requests."""
-    return os.environ.get("GCE_METADATA_HOST") or os.environ.get("GCE_METADATA_ROOT") or DEFAULT_METADATA_HOST
-
-
-def credential_source() -> tuple[str, str]:
-    """("file", path) for GOOGLE_APPLICATION_CREDENTIALS, ("adc", path) for gcloud's file, else ("metadata", host)."""
-    explicit = os.environ.get(CREDENTIALS_ENV, "")
-    if explicit:
-        return "file", explicit
-    adc = adc_path()
-    if os.path.isfile(adc):
-        return "adc", adc
-    return "metadata", metadata_host()
 
 
 def _ping_timeout() -> float:
@@ -212,14 +182,12 @@ class GcpBackend(TokenBackend):
         target = self.spec.params.get("impersonate")
         return str(target) if target else None
 
-    def depends_on(self, key: RegistryKey) -> tuple[str, ...]:
-        # credential_source() picks gcloud's file when it exists: its appearing changes the identity
-        return () if os.environ.get(CREDENTIALS_ENV, "") else (adc_path(),)
+    def target(self, key: RegistryKey) -> str:
+        return f"scopes={','.join(sorted(set(_scopes(self.spec.params))))}"  # one token serves every GCP host
 
-    def cache_key(self, key: RegistryKey) -> str:
-        kind, where = credential_source()
-        return (f"gcp|{self.spec.source}|creds={kind}:{where}|impersonate={self._impersonate() or ''}"
-                f"|scopes={','.join(sorted(set(_scopes(self.spec.params))))}")
+    def who(self, key: RegistryKey) -> Identity:
+        who = google_identity()
+        return Identity(f"{who.name}|impersonate={self._impersonate() or ''}", who.files)
 
     def fetch(self, key: RegistryKey) -> Token:
         import warnings

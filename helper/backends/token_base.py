@@ -1,9 +1,10 @@
 """What every token-refreshing backend shares: the cache round trip, failures answered as not-found.
 
-A subclass says how to name its identity (`cache_key`), how to fetch a token (`fetch`, where its SDK is
-imported) and how to describe itself to `resolve`. A cloud failure is logged (SWITCHBOARD_DEBUG=1 or
-SWITCHBOARD_LOG) and answered with the exact not-found, so Docker goes on anonymously and Podman says
-"unauthorized", as with amazon-ecr-credential-helper.
+A subclass says what a token is for (`target`), who asks (`who`: the identity and the files it was read
+from, one function, so that the cache key and the files an answer rests on always agree), how to fetch a
+token (`fetch`, where its SDK is imported) and how to describe itself to `resolve`. A cloud failure is
+logged (SWITCHBOARD_DEBUG=1 or SWITCHBOARD_LOG) and answered with the exact not-found, so Docker goes on
+anonymously and Podman says "unauthorized", as with amazon-ecr-credential-helper.
 """
 
 from __future__ import annotations
@@ -27,6 +28,26 @@ def _pin_entry(cache: TokenCache, cache_key: str, token: Token) -> tuple[str, st
     return fastpath.pin(cache, cache_key, token)
 
 
+class Identity:
+    """Who asks for a token: the identity part of its cache key, and the files that named it.
+
+    `name` never holds a secret (digests of key ids and refresh tokens, never the values). `files` are
+    (path, signature) pairs taken when each file was read (`fsutil.read_signed`): an answer that rests on
+    them stands only while they are unchanged. An identity read from nothing local (an instance or
+    container role, a metadata server) is "ambient": its own name, so it never shares an entry with one
+    that a file or a variable named.
+    """
+
+    __slots__ = ("files", "name")
+
+    def __init__(self, name: str, files: tuple[tuple[str, str | None], ...] = ()) -> None:
+        self.name = name
+        self.files = files
+
+    def __repr__(self) -> str:
+        return f"Identity({self.name!r}, files={[path for path, _ in self.files]})"
+
+
 class TokenBackend(Backend):
     """A backend whose secrets are short-lived tokens minted from a cloud identity."""
 
@@ -36,9 +57,18 @@ class TokenBackend(Backend):
         self.spec = spec
         self.cache = cache
 
-    def cache_key(self, key: RegistryKey) -> str:
-        """Route and identity (never a raw access key): the same identity on the same route shares a token."""
+    def target(self, key: RegistryKey) -> str:
+        """What the token is for (a registry, a region, scopes): the part of the cache key that is not who asks."""
         raise NotImplementedError
+
+    def who(self, key: RegistryKey) -> Identity:
+        """Who asks, read from the environment and local files now (cheap: this runs on every cache hit)."""
+        raise NotImplementedError
+
+    def cache_key(self, key: RegistryKey, who: Identity | None = None) -> str:
+        """Backend, route, target and identity: the same identity on the same route shares a token."""
+        who = self.who(key) if who is None else who
+        return "|".join(part for part in (self.kind, self.spec.source, self.target(key), who.name) if part)
 
     def server(self, key: RegistryKey) -> str:
         """The registry the token is for, as `list` shows it."""
@@ -55,10 +85,6 @@ class TokenBackend(Backend):
     def caching(self) -> bool:
         """Whether this backend's tokens go through the cache."""
         return True
-
-    def depends_on(self, key: RegistryKey) -> tuple[str, ...]:
-        """Files whose existence or content `cache_key` reads, beyond the environment (helper/fastpath.py)."""
-        return ()
 
     def deadline(self) -> float:
         """Seconds a whole fetch may take, retries included: the bound on a cold `get`."""
@@ -90,22 +116,16 @@ class TokenBackend(Backend):
 
     def get(self, key: RegistryKey) -> Credentials:
         cache = self.cache if self.caching() else None
-        files = self.depends_on(key)
-        if files:  # their signatures before cache_key reads them (helper/fastpath.py)
-            from .. import fastpath
-
-            read = fastpath.signed(files)
-        else:
-            read = ()
         try:
-            cache_key = self.cache_key(key)
+            who = self.who(key)
+            cache_key = self.cache_key(key, who)
             token = get_token(cache, cache_key, self.server(key), lambda: self._bounded_fetch(key))
         except Exception as exc:  # any cloud failure is a not-found; the reason goes to the log
             log.log(f"{self.kind} token for {key.raw} failed: {type(exc).__name__}: {exc}")
             raise CredentialsNotFound() from None
         if cache is None:  # no cache, no repeated answers: every get asks the cloud, as the user chose
             return Credentials(token.username, token.secret)
-        return TokenCredentials(token.username, token.secret, token.fresh_until(), read,
+        return TokenCredentials(token.username, token.secret, token.fresh_until(), who.files,
                                 lambda: _pin_entry(cache, cache_key, token))
 
     def describe(self, key: RegistryKey) -> Rows:
