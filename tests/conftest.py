@@ -159,3 +159,13 @@ def launcher(tmp_path_factory: pytest.TempPathFactory) -> str:
     core.write_text(f'#!/bin/sh\nexec {shlex.quote(helper_executable())} "$@"\n')
     core.chmod(0o755)
     return str(folder / "docker-credential-switchboard")
+
+
+@pytest.fixture(scope="session")
+def private_key_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()

@@ -156,16 +156,6 @@ def fake() -> Iterator[FakeGoogle]:
     server.close()
 
 
-@pytest.fixture(scope="session")
-def private_key_pem() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
-
-
 @pytest.fixture
 def key_file(tmp_path: Path, fake: FakeGoogle, private_key_pem: str) -> Path:
     """A service-account key file whose token_uri is the fake."""

@@ -21,7 +21,7 @@ from tests.conftest import NOT_FOUND, helper_executable, run_helper
 from tests.fake_aws import ECR_HOST, FakeEcr
 from tests.soak import cache_dir
 from tests.test_fastpath import FORGED, forge, records
-from tests.test_gcp import SA_EMAIL, FakeGoogle, private_key_pem  # noqa: F401 - a fixture
+from tests.test_gcp import SA_EMAIL, FakeGoogle
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the launcher is for Linux and macOS")
 
@@ -65,7 +65,7 @@ def client(request: pytest.FixtureRequest, isolated_home: Path) -> Client:
     return Client(launcher, True, isolated_home)
 
 
-def switch(client: Client, host: str, before: Env, after: Env, change: Callable[[], None] = lambda: None) -> str:
+def switch(client: Client, host: str, before: Env, after: Env, change: Callable[[], object] = lambda: None) -> str:
     """Token for `before`, served again, then `change()`: the token for `after`, a new one."""
     first = client.get(host, before)
     assert first not in (NOT_FOUND, FORGED) and first
@@ -139,7 +139,8 @@ def test_aws_sso_settings(client: Client, aws: Env, fake_ecr: FakeEcr, isolated_
     start_url = "https://corp.awsapps.com/start"
     cache = isolated_home / ".aws/sso/cache"
     cache.mkdir(parents=True)
-    (cache / (hashlib.sha1(start_url.encode()).hexdigest() + ".json")).write_text(json.dumps({
+    name = hashlib.sha1(start_url.encode()).hexdigest()  # noqa: S324 - botocore's own name for the token file
+    (cache / f"{name}.json").write_text(json.dumps({
         "startUrl": start_url, "region": "us-east-1", "accessToken": "sso-access-token",
         "expiresAt": "2099-01-01T00:00:00Z"}))
     config = isolated_home / ".aws/config"
