@@ -1,0 +1,63 @@
+"""`login HOST`: store credentials for HOST in the static store (or where HOST's route stores them)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import IO
+
+from ..actions import Switchboard
+from ..backends.base import Credentials
+from ..errors import UsageError
+from . import registry_key
+
+DESCRIPTION = """The password never comes from argv: pipe it with --password-stdin, or type it
+at the no-echo prompt. The username comes from -u, or a prompt on a terminal."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """HOST, -u USER, --password-stdin."""
+    parser.add_argument("host", help="the registry, e.g. ghcr.io or 127.0.0.1:5000")
+    parser.add_argument("-u", "--username", metavar="USER", help="the username (prompted for if absent)")
+    parser.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+
+
+def run(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str]) -> int:
+    """Ask for what is missing, then store."""
+    key = registry_key(args.host)
+    username = args.username
+    if not username:
+        if args.password_stdin or not os.isatty(0):
+            raise UsageError("login needs -u USER when the password comes from stdin")
+        username = input("Username: ").strip()
+        if not username:
+            raise UsageError("an empty username was entered; nothing stored")
+    try:
+        secret = _read_password(args, stdin)
+    except UnicodeDecodeError:
+        raise UsageError("--password-stdin: the password is not valid UTF-8") from None
+    board = Switchboard()
+    board.store(key, Credentials(username, secret))
+    stdout.write(f"Stored credentials for {key.raw} (user {username}).\n")
+    return 0
+
+
+def _read_password(args: argparse.Namespace, stdin: IO[bytes]) -> str:
+    if args.password_stdin:
+        secret = stdin.read().decode("utf-8", "strict").rstrip("\r\n")
+        if not secret:
+            raise UsageError("--password-stdin: nothing was read from stdin")
+        return secret
+    try:
+        tty_ok = os.isatty(0) or sys.platform == "win32"
+    except OSError:
+        tty_ok = False
+    if not tty_ok:
+        raise UsageError("no terminal to prompt on: pipe the secret with --password-stdin")
+    import getpass
+
+    secret = getpass.getpass("Password: ")
+    if not secret:
+        raise UsageError("an empty password was entered; nothing stored")
+    return secret

@@ -1,0 +1,30 @@
+"""`routes`: the effective routing table, most specific first."""
+
+from __future__ import annotations
+
+import argparse
+from typing import IO
+
+from ..actions import Switchboard
+from ..router import DEFAULT_SOURCE, all_routes
+
+DESCRIPTION = """The routes file's routes and the built-in ones in the order they are tried, each
+with where it was defined. The last row is the default: every other host goes to
+the static store."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """No arguments."""
+
+
+def run(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str]) -> int:
+    """Print the table."""
+    board = Switchboard()
+    stdout.write(f"routes file: {board.config.path or 'none (built-in routes only)'}\n")
+    rows = [(pattern.text, spec.backend, spec.source) for pattern, spec in all_routes(board.config)]
+    rows.append(("*", "store", DEFAULT_SOURCE))
+    width = max(len(r[0]) for r in rows)
+    bwidth = max(len(r[1]) for r in rows)
+    stdout.write(f"{'PATTERN'.ljust(width)}  {'BACKEND'.ljust(bwidth)}  FROM\n")
+    stdout.writelines(f"{p.ljust(width)}  {b.ljust(bwidth)}  {s}\n" for p, b, s in rows)
+    return 0
