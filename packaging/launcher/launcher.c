@@ -186,6 +186,8 @@ static int cache_dir(char *out, size_t size)
 
 /* ---- the fingerprint -------------------------------------------------------------------------- */
 
+/* These tables, RECORD_VAR's exception and the "_FILE" rule are helper/envrules.py's, checked equal by
+ * tests/test_env_rules.py: change both together. */
 static const char *const ENV_PREFIXES[] = {
     "SWITCHBOARD_", "AWS_", "GOOGLE_", "GCE_", "CLOUDSDK_", "AZURE_", "IDENTITY_", "IMDS_", "MSI_", NULL,
 };
