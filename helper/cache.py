@@ -72,6 +72,20 @@ class TokenCache:
         except (OSError, HelperError) as exc:
             log.log(f"cache: cannot write {self.path(key)} ({exc}); going on without it")
 
+    def entry_holding(self, key: str, token: tokens.Token) -> tuple[str, str | None] | None:
+        """The entry's (path, signature) if it holds `token` and did not change while read, else None.
+
+        Whoever repeats an answer made from `token` pins this signature: any later refresh or removal of
+        the entry, by any process, changes it.
+        """
+        path = self.path(key)
+        before = fsutil.signature(path)
+        again = self.read(key)
+        if (before in (None, "-") or again is None or fsutil.signature(path) != before
+                or (again.username, again.secret) != (token.username, token.secret)):
+            return None
+        return path, before
+
     def lock(self, key: str, blocking: bool = True) -> fsutil.FileLock | _Unlocked | None:
         """The per-key refresh lock, already held; None when not blocking and another process holds it.
 

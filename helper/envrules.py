@@ -14,12 +14,17 @@ Nothing on a `get` imports this module (the launcher holds the rules at run time
 
 from __future__ import annotations
 
+# RECORD_VAR: the launcher sets it after fingerprinting, to name the record the helper may write; never an
+# input. Spelt once, in the package's __init__, which every call has loaded already (cli.run pops it).
+from . import FAST_RECORD_VAR as RECORD_VAR
+
+__all__ = ["DYNAMIC", "FINGERPRINTED_NAMES", "FINGERPRINTED_PREFIXES", "IRRELEVANT", "NOT_SECRET_ENDING", "RECORD_VAR",
+           "SECRET_ENDINGS", "SECRET_MARKS", "fingerprinted", "secret_name"]
+
 FINGERPRINTED_PREFIXES = (
     "SWITCHBOARD_", "AWS_", "GOOGLE_", "GCE_", "CLOUDSDK_", "AZURE_", "IDENTITY_", "IMDS_", "MSI_",
 )
 FINGERPRINTED_NAMES = ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME")
-# The launcher sets it after fingerprinting, to name the record the helper may write: never an input.
-RECORD_VAR = "SWITCHBOARD_FAST_RECORD"
 # A name with one of these counts by presence, never by value.
 SECRET_MARKS = ("SECRET", "PASSWORD", "PASSPHRASE", "TOKEN", "HEADER", "CONNECTION_STRING")
 SECRET_ENDINGS = ("_KEY", "_PAT")

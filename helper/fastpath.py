@@ -31,9 +31,9 @@ Rules that keep it honest:
   it still holds the token served, so a refresh or a deleted cache by anybody ends the record.
 * `store` and `erase` (so `login`, `logout`) delete every record; a `get` that Python answers any other
   way deletes the record it was handed; every write also deletes the records past their serve-until time.
-* A token backend whose identity reads a file (beyond the environment, which is fingerprinted) must
-  name it in `TokenBackend.depends_on`: gcloud's ADC file for GCP. A file it forgets is a file whose
-  change the launcher does not see.
+* A token backend's `who` returns the files its identity was read from, signed as read
+  (`fsutil.read_signed`); they reach the record through `Credentials.basis`, so the cache key and the
+  pinned files come from one function. A file it forgets is a file whose change the launcher does not see.
 * Files are 0600 in a 0700 folder, replaced atomically; the launcher refuses a file it does not own,
   one readable by others, a torn one (length and checksum) and any signature mismatch.
 """
@@ -48,10 +48,9 @@ from .errors import HelperError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .cache import TokenCache
-    from .tokens import Token
+    from .backends.base import Credentials, Signed
 
-RECORD_VAR = FAST_RECORD_VAR  # set by the launcher, for this one call only
+RECORD_VAR = FAST_RECORD_VAR  # set by the launcher, for this one call only (rules: helper/envrules.py)
 MAGIC = "docker-credential-switchboard fast/1"
 MAX_RECORD_BYTES = 64 * 1024  # the launcher's limit: a token answer is a few KB
 MAX_DEPENDENCIES = 16  # the launcher's limit
@@ -71,18 +70,7 @@ def folder() -> str:
     return os.path.join(paths.cache_dir(), "fast")
 
 
-def signature(path: str) -> str | None:
-    """The launcher's view of a file: dev:ino:size:mtime_ns:ctime_ns, "-" if absent, None if unknowable."""
-    try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return "-"
-    except (OSError, ValueError):
-        return None
-    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-
-
-Signed = tuple[tuple[str, str | None], ...]  # (path, signature taken before it was read)
+signature = fsutil.signature  # the launcher's view of a file (fsutil.signature_of)
 
 
 def signed(paths: tuple[str, ...]) -> Signed:
@@ -90,19 +78,37 @@ def signed(paths: tuple[str, ...]) -> Signed:
     return tuple((path, signature(path)) for path in paths)
 
 
-def pin(cache: TokenCache, cache_key: str, served: Token) -> tuple[str, str | None] | None:
-    """The cache entry's (path, signature) if it holds `served` and did not change while read, else None.
+class FastRecord:
+    """The one `get` the launcher fingerprinted: what it read, and the record its answer leaves (or not).
 
-    A record copies this entry: pinning its signature makes any later refresh or removal, by any process,
-    end the record (the launcher then asks Python, which reads the cache again).
+    The protocol front end makes one when the launcher passed a fingerprint, `watch`es the routes file
+    before the routes are read, and reports the outcome: `answered` writes a record when the answer
+    rests on a cached token (`Credentials.basis`) that is still in its cache entry, `failed` (and any
+    other answer) deletes the record. Nothing else in the helper knows the launcher exists.
     """
-    path = cache.path(cache_key)
-    before = signature(path)
-    again = cache.read(cache_key)
-    if (before in (None, "-") or again is None or signature(path) != before
-            or (again.username, again.secret) != (served.username, served.secret)):
-        return None
-    return path, before
+
+    __slots__ = ("read", "record")
+
+    def __init__(self, record: str) -> None:
+        self.record = record
+        self.read: Signed = ()
+
+    def watch(self, paths: tuple[str, ...]) -> None:
+        """Sign `paths` now, before they are read: the answer depends on them."""
+        self.read += signed(paths)
+
+    def answered(self, answer: str, creds: Credentials) -> None:
+        """`answer` went to stdout: record it if it may be repeated, else forget the record."""
+        basis = creds.basis
+        entry = basis.entry() if basis is not None else None
+        if basis is None or entry is None:
+            forget(self.record)
+            return
+        write(self.record, answer, creds.fresh_until, (*self.read, *basis.files, entry))
+
+    def failed(self) -> None:
+        """The get failed: no record may stand for it."""
+        forget(self.record)
 
 
 def render(record: str, answer: bytes, serve_until: int, depends_on: list[tuple[str, str]]) -> bytes:

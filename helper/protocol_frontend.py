@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from typing import IO
 
     from .actions import Switchboard
+    from .fastpath import FastRecord
     from .hosts import RegistryKey
 
 USAGE = f"Usage: {NAME} <store|get|erase|list|version>"
@@ -75,10 +76,14 @@ def _run(argv: list[str], stdin: IO[bytes], stdout: IO[str], fast_record: str | 
         stdout.write(USAGE + "\n")
         return 1
     action = "version" if argv[0] in ("-v", "--version") else argv[0]
-    return _protocol(action, stdin, stdout, fast_record if action == "get" else None)
+    if action == "get" and fast_record:  # the launcher is in front: this get may leave a record for it
+        from .fastpath import FastRecord
+
+        return _protocol(action, stdin, stdout, FastRecord(fast_record))
+    return _protocol(action, stdin, stdout, None)
 
 
-def _protocol(action: str, stdin: IO[bytes], stdout: IO[str], fast_record: str | None = None) -> int:
+def _protocol(action: str, stdin: IO[bytes], stdout: IO[str], record: FastRecord | None) -> int:
     from . import hosts, protocol
     from .actions import Switchboard
     from .errors import ConfigError
@@ -102,40 +107,29 @@ def _protocol(action: str, stdin: IO[bytes], stdout: IO[str], fast_record: str |
         Switchboard().store(hosts.parse(server), creds)
         return 0
     server = protocol.parse_server_url(data)
-    routes_read: tuple[tuple[str, str | None], ...] = ()
-    if fast_record:  # the routes file's signature before it is read (helper/fastpath.py)
-        from . import fastpath, paths
+    if record is not None:  # the routes file's signature before it is read
+        from . import paths
 
-        routes_read = fastpath.signed((paths.routes_file(),))
+        record.watch((paths.routes_file(),))
     board = Switchboard()
     key = hosts.parse(server)
     if action == "get":
-        _get(board, key, server, stdout, fast_record, routes_read)
+        _get(board, key, server, stdout, record)
     else:
         board.erase(key)
     return 0
 
 
-def _get(board: Switchboard, key: RegistryKey, server: str, stdout: IO[str], fast_record: str | None,
-         routes_read: tuple[tuple[str, str | None], ...]) -> None:
+def _get(board: Switchboard, key: RegistryKey, server: str, stdout: IO[str], record: FastRecord | None) -> None:
     from . import protocol
 
     try:
         creds = board.get(key)
     except HelperError:
-        if fast_record:
-            from . import fastpath
-
-            fastpath.forget(fast_record)
+        if record is not None:
+            record.failed()
         raise
     answer = protocol.format_credentials(server, creds)
     stdout.write(answer)
-    if fast_record:  # the launcher is in front (helper/fastpath.py): let it repeat a token answer
-        from . import fastpath
-        from .backends.base import TokenCredentials
-
-        entry = creds.pin() if isinstance(creds, TokenCredentials) else None
-        if isinstance(creds, TokenCredentials) and entry is not None:
-            fastpath.write(fast_record, answer, creds.fresh_until, (*routes_read, *creds.depends_on, entry))
-        else:
-            fastpath.forget(fast_record)
+    if record is not None:
+        record.answered(answer, creds)

@@ -151,7 +151,6 @@ def test_a_token_route_that_fails_leaves_no_record(launcher: str, routes: Path, 
 
 def test_only_a_cached_token_carries_what_a_record_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # AWS_ECR_DISABLE_CACHE (caching() false) means every get asks the cloud: then no record either
-    from helper.backends.base import TokenCredentials
     from helper.backends.token_base import Identity, TokenBackend
     from helper.cache import TokenCache
     from helper.config import RouteSpec
@@ -178,14 +177,14 @@ def test_only_a_cached_token_carries_what_a_record_needs(tmp_path: Path, monkeyp
     backend = Minting(spec, cache)
     creds = backend.get(parse_key(HOST))
     entry = cache.path(backend.cache_key(parse_key(HOST)))
-    assert isinstance(creds, TokenCredentials)
-    assert (*creds.depends_on, creds.pin()) == (("/some/file", "-"), (entry, fastpath.signature(entry)))
+    assert creds.basis is not None
+    assert (*creds.basis.files, creds.basis.entry()) == (("/some/file", "-"), (entry, fastpath.signature(entry)))
     Path(entry).unlink()  # the entry no longer holds the token served: nothing to pin, so no record
-    assert creds.pin() is None
+    assert creds.basis.entry() is None
     assert creds.fresh_until is not None and abs(creds.fresh_until - (time.time() + 2700)) < 60
     backend.cached = False
     uncached = backend.get(parse_key(HOST))
-    assert not isinstance(uncached, TokenCredentials) and uncached.secret == "s"
+    assert uncached.basis is None and uncached.fresh_until is None and uncached.secret == "s"
 
 
 # ---- when the launcher must ask Python -------------------------------------------------------------

@@ -17,17 +17,46 @@ if TYPE_CHECKING:
 Rows = list[tuple[str, str]]
 
 
-class Credentials:
-    """A username and secret. Immutable; the secret never appears in repr() or str()."""
+#: files with the signature each had when it was read (fsutil.signature_of); None: not comparable
+Signed = tuple[tuple[str, str | None], ...]
 
-    __slots__ = ("secret", "username")
+
+class Basis:
+    """What a token answer rests on, for whoever wants to repeat it without asking again.
+
+    `files`: the files its identity was read from, signed when read; `entry()`: the token cache entry's
+    (path, signature) while it still holds this very token, else None (a refresh or a removal by anybody
+    ends it). Computed only when asked: a plain `get` never reads the entry twice.
+    """
+
+    __slots__ = ("entry", "files")
+
+    def __init__(self, files: Signed, entry: Callable[[], tuple[str, str | None] | None]) -> None:
+        self.files = files
+        self.entry = entry
+
+
+class Credentials:
+    """A username and secret: every backend's answer. Immutable; the secret never appears in repr() or str().
+
+    A cached token's answer also says how long it stands and what it rests on: `fresh_until` (epoch
+    seconds, before the token's refresh window; None = no expiry known) and `basis` (None for every other
+    answer: a static secret, or a token the user chose not to cache, is never repeated outside this call).
+    """
+
+    __slots__ = ("basis", "fresh_until", "secret", "username")
 
     username: str
     secret: str
+    fresh_until: float | None
+    basis: Basis | None
 
-    def __init__(self, username: str, secret: str) -> None:
+    def __init__(self, username: str, secret: str, fresh_until: float | None = None,
+                 basis: Basis | None = None) -> None:
         object.__setattr__(self, "username", username)
         object.__setattr__(self, "secret", secret)
+        object.__setattr__(self, "fresh_until", fresh_until)
+        object.__setattr__(self, "basis", basis)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Credentials are immutable")
@@ -43,30 +72,6 @@ class Credentials:
         return f"Credentials(username={self.username!r}, secret=<{len(self.secret)} chars>)"
 
     __str__ = __repr__
-
-
-class TokenCredentials(Credentials):
-    """Credentials made from a cached token: how long the answer stands, and which files it read.
-
-    `fresh_until` (epoch seconds, None = no expiry known), `depends_on` ((path, signature before it was
-    read) pairs) and `pin` (the token cache entry's (path, signature), or None when it no longer holds this
-    token; called only when a record is wanted) let the standalone build's launcher repeat the answer
-    without Python (helper/fastpath.py).
-    """
-
-    __slots__ = ("depends_on", "fresh_until", "pin")
-
-    fresh_until: float | None
-    depends_on: tuple[tuple[str, str | None], ...]
-    pin: Callable[[], tuple[str, str | None] | None]
-
-    def __init__(self, username: str, secret: str, fresh_until: float | None,
-                 depends_on: tuple[tuple[str, str | None], ...],
-                 pin: Callable[[], tuple[str, str | None] | None]) -> None:
-        super().__init__(username, secret)
-        object.__setattr__(self, "fresh_until", fresh_until)
-        object.__setattr__(self, "depends_on", depends_on)
-        object.__setattr__(self, "pin", pin)
 
 
 class Backend:

@@ -17,15 +17,9 @@ from ..config import RouteSpec
 from ..errors import CredentialsNotFound
 from ..hosts import RegistryKey
 from ..tokens import Token
-from .base import Backend, Credentials, Rows, TokenCredentials
+from .base import Backend, Basis, Credentials, Rows, Signed
 
 FETCH_DEADLINE_S = 30.0  # no cloud call, retries included, may hold a pull longer than this
-
-
-def _pin_entry(cache: TokenCache, cache_key: str, token: Token) -> tuple[str, str | None] | None:
-    from .. import fastpath  # only when a launcher wants a record: a plain get reads the entry once
-
-    return fastpath.pin(cache, cache_key, token)
 
 
 class Identity:
@@ -40,7 +34,7 @@ class Identity:
 
     __slots__ = ("files", "name")
 
-    def __init__(self, name: str, files: tuple[tuple[str, str | None], ...] = ()) -> None:
+    def __init__(self, name: str, files: Signed = ()) -> None:
         self.name = name
         self.files = files
 
@@ -125,8 +119,8 @@ class TokenBackend(Backend):
             raise CredentialsNotFound() from None
         if cache is None:  # no cache, no repeated answers: every get asks the cloud, as the user chose
             return Credentials(token.username, token.secret)
-        return TokenCredentials(token.username, token.secret, token.fresh_until(), who.files,
-                                lambda: _pin_entry(cache, cache_key, token))
+        return Credentials(token.username, token.secret, token.fresh_until(),
+                           Basis(who.files, lambda: cache.entry_holding(cache_key, token)))
 
     def describe(self, key: RegistryKey) -> Rows:
         rows = list(self.identity(key))
