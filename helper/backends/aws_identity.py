@@ -1,7 +1,7 @@
 """Who asks AWS for a token: the identity part of an ECR cache key, read without botocore.
 
 botocore's credential chain takes its identity from the route's profile and role, the environment
-(access keys, `AWS_PROFILE`, web identity, container credentials, endpoints) and the two shared files
+(access keys, `AWS_PROFILE`, web identity, container credentials) and the two shared files
 (`AWS_CONFIG_FILE`, default `~/.aws/config`: profiles, `role_arn`, `source_profile`,
 `credential_process`, `sso_*`, `web_identity_token_file`, `credential_source`; and
 `AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`). The key names all of them:
@@ -33,9 +33,9 @@ IDENTITY_VARS = (
     "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_WEB_IDENTITY_TOKEN_FILE",  # web identity (EKS IRSA, OIDC)
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",  # ECS, EKS Pod Identity
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL_STS",
-    "AWS_STS_REGIONAL_ENDPOINTS",
 )
+# Not identity: AWS_ENDPOINT_URL* and AWS_REGION say where to ask, not who asks (a token cached while one
+# endpoint answered is still the identity's token when another is down), as amazon-ecr-credential-helper.
 # Secrets that still name an identity: only a digest of them is ever kept (as amazon-ecr-credential-helper
 # keys its cache by a digest of the access key id). A new session token for the same key id is the same
 # identity, so AWS_SESSION_TOKEN and AWS_SECRET_ACCESS_KEY are not part of the key.
