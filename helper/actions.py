@@ -12,6 +12,7 @@ Rules:
 from __future__ import annotations
 
 from . import log, paths
+from .backends import registry
 from .backends.base import Backend, Credentials
 from .backends.store import StaticStore, open_store
 from .config import Config, RouteSpec
@@ -46,51 +47,11 @@ class Switchboard:
         return route_for(key, self.config)
 
     def backend(self, spec: RouteSpec) -> Backend:
-        """The backend object for a route."""
-        kind = spec.backend
-        if kind == "store":
-            return self.static
-        if kind == "none":
-            return Backend()
-        if kind == "env":
-            from .backends.env import EnvBackend
+        """The backend object for a route, built by its kind's row in the backend registry.
 
-            return EnvBackend.from_params(spec.params)
-        if kind == "file":
-            from .backends.mounted import MountedFileBackend
-
-            return MountedFileBackend(spec.params)
-        if kind == "helper":
-            from .backends.delegate import DEFAULT_TIMEOUT_S, DelegateBackend
-
-            timeout = spec.params.get("timeout", DEFAULT_TIMEOUT_S)
-            return DelegateBackend(str(spec.params["helper"]), float(timeout))  # type: ignore[arg-type]
-        return self._token_backend(spec)
-
-    def _token_backend(self, spec: RouteSpec) -> Backend:
-        from .cache import TokenCache
-
-        cache = TokenCache()
-        kind = spec.backend
-        if kind == "ecr":
-            from .backends.ecr import EcrBackend
-
-            return EcrBackend(spec, cache)
-        if kind == "ecr-public":
-            from .backends.ecr import EcrPublicBackend
-
-            return EcrPublicBackend(spec, cache)
-        if kind == "gcp":
-            from .backends.gcp import GcpBackend
-
-            return GcpBackend(spec, cache)
-        if kind == "acr":
-            from .backends.acr import AcrBackend
-
-            return AcrBackend(spec, cache)
-        from .backends.exec import ExecBackend
-
-        return ExecBackend(spec, cache)
+        An unknown kind is a ConfigError naming the kinds (the routes file refuses it first): no fall-through.
+        """
+        return registry.build(spec, self)
 
     def get(self, key: RegistryKey) -> Credentials:
         """Credentials for `key`, or CredentialsNotFound."""

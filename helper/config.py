@@ -19,28 +19,16 @@ import os
 import stat
 import sys
 
+from .backends.registry import BACKENDS, SECONDS, STRINGS, Param, unknown_kind
 from .errors import ConfigError
 from .patterns import Pattern, compile_pattern
 
 STORE_KINDS = ("auto", "keyring", "file")
-MAX_TIMEOUT_S = 300  # a helper call that waits longer than 5 minutes is a hang, whatever the route says
-MAX_TTL_S = 30 * 24 * 3600  # a cached secret older than 30 days is no longer a token
 MAX_FILE_BYTES = 1024 * 1024  # a routes file is a few KB; a bigger one is a mistake (or /dev/zero)
-ENV_PRESETS = ("ngc", "ghcr", "dockerhub", "gitlab", "quay")
 
-# backend -> the parameters its routes may carry (besides `match` and `backend`)
-PARAMS: dict[str, frozenset[str]] = {
-    "store": frozenset(),
-    "none": frozenset(),
-    "env": frozenset({"preset", "username", "username_env", "secret_env"}),
-    "file": frozenset({"username", "username_file", "secret_file", "dockerconfigjson"}),
-    "helper": frozenset({"helper", "timeout"}),
-    "ecr": frozenset({"profile", "role_arn", "external_id", "session_name", "region", "registry"}),
-    "ecr-public": frozenset({"profile", "role_arn", "external_id", "session_name"}),
-    "gcp": frozenset({"impersonate", "scopes"}),
-    "acr": frozenset({"tenant", "client_id", "scope"}),
-    "exec": frozenset({"command", "timeout", "ttl", "username"}),
-}
+# Views of the backend table (helper/backends/registry.py), which is the one source; kept for their readers.
+PARAMS: dict[str, frozenset[str]] = {kind: frozenset(row.params) for kind, row in BACKENDS.items()}
+ENV_PRESETS = BACKENDS["env"].params["preset"].choices
 
 
 class RouteSpec:
@@ -70,6 +58,18 @@ def _header_lines(text: str, header: str) -> list[int]:
     return [n for n, line in enumerate(text.splitlines(), 1) if line.strip().replace(" ", "").startswith(header)]
 
 
+def _type_problem(name: str, param: Param, value: object) -> str | None:
+    if param.type == SECONDS:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= param.cap:
+            return f"'{name}' must be a positive number of seconds, at most {param.cap}"
+    elif param.type == STRINGS:
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            return f"'{name}' must be a non-empty list of strings, e.g. [\"prog\", \"--flag\"]"
+    elif not isinstance(value, str) or not value:
+        return f"'{name}' must be a non-empty string"
+    return None
+
+
 def _check_route(n: int, raw: object, where: str) -> RouteSpec:
     def fail(problem: str) -> ConfigError:
         return ConfigError(f"{where}: route {n}: {problem}")
@@ -79,9 +79,9 @@ def _check_route(n: int, raw: object, where: str) -> RouteSpec:
     match, backend = raw.get("match"), raw.get("backend")
     if match is None:
         raise fail("has no 'match'; add match = \"host.example\" (or a list of patterns)")
-    if backend not in PARAMS:
-        raise fail(f"backend {backend!r} is not one of {', '.join(PARAMS)}")
-    assert isinstance(backend, str)
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise fail(unknown_kind(backend))
+    row = BACKENDS[backend]
     texts = match if isinstance(match, list) else [match]
     try:
         patterns = [compile_pattern(t) for t in texts]
@@ -90,33 +90,19 @@ def _check_route(n: int, raw: object, where: str) -> RouteSpec:
     if not patterns:
         raise fail("'match' is an empty list")
     params = {k: v for k, v in raw.items() if k not in ("match", "backend")}
-    unknown = sorted(set(params) - PARAMS[backend])
+    unknown = sorted(set(params) - set(row.params))
     if unknown:
-        allowed = ", ".join(sorted(PARAMS[backend])) or "none"
+        allowed = ", ".join(sorted(row.params)) or "none"
         raise fail(f"unknown parameter {unknown[0]!r} for backend {backend!r} (allowed: {allowed})")
-    for name, value in params.items():
-        if name in ("timeout", "ttl"):
-            cap = MAX_TIMEOUT_S if name == "timeout" else MAX_TTL_S
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= cap:
-                raise fail(f"'{name}' must be a positive number of seconds, at most {cap}")
-        elif name in ("command", "scopes"):
-            if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-                raise fail(f"'{name}' must be a non-empty list of strings, e.g. [\"prog\", \"--flag\"]")
-        elif not isinstance(value, str) or not value:
-            raise fail(f"'{name}' must be a non-empty string")
-    if backend == "env":
-        if "preset" in params and params["preset"] not in ENV_PRESETS:
-            raise fail(f"preset {params['preset']!r} is not one of {', '.join(ENV_PRESETS)}")
-        if "preset" not in params and ("secret_env" not in params or not (
-                "username" in params or "username_env" in params)):
-            raise fail("an env route needs secret_env and username (or username_env), or a preset")
-    if backend == "file" and "dockerconfigjson" not in params and ("secret_file" not in params or not (
-            "username" in params or "username_file" in params)):
-        raise fail("a file route needs dockerconfigjson, or secret_file with username or username_file")
-    if backend == "helper" and "helper" not in params:
-        raise fail("a helper route needs helper = \"osxkeychain\" (the docker-credential-<name> suffix)")
-    if backend == "exec" and "command" not in params:
-        raise fail("an exec route needs command = [\"program\", \"arg\"]")
+    for name, value in params.items():  # every type first, then choices, then requirements: the first problem wins
+        problem = _type_problem(name, row.params[name], value)
+        if problem:
+            raise fail(problem)
+    for name, param in row.params.items():
+        if param.choices and name in params and params[name] not in param.choices:
+            raise fail(f"{name} {params[name]!r} is not one of {', '.join(param.choices)}")
+    if row.requires and not any(need <= params.keys() for need in row.requires):
+        raise fail(row.requires_message)
     return RouteSpec(patterns, backend, params, where)
 
 
