@@ -90,19 +90,23 @@ def keys(key_id: str, section: str = "default") -> str:
     return f"[{section}]\naws_access_key_id = {key_id}\naws_secret_access_key = secret-of-{key_id}\n"
 
 
+def aws_file(home: Path, name: str, text: str) -> Path:
+    """~/.aws/NAME holding `text`."""
+    path = home / ".aws" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 def test_aws_profile(client: Client, aws: Env, fake_ecr: FakeEcr, isolated_home: Path) -> None:
-    config = isolated_home / ".aws/config"
-    config.parent.mkdir()
-    config.write_text(keys("AKIAALPHA", "profile alpha") + keys("AKIABETA", "profile beta"))
+    aws_file(isolated_home, "config", keys("AKIAALPHA", "profile alpha") + keys("AKIABETA", "profile beta"))
     switch(client, ECR_HOST, dict(aws, AWS_PROFILE="alpha"), dict(aws, AWS_PROFILE="beta"))
     assert fake_ecr.key_ids == ["AKIAALPHA", "AKIABETA"]
 
 
 def test_aws_credentials_file_rewritten_at_the_same_path(client: Client, aws: Env, fake_ecr: FakeEcr,
                                                          isolated_home: Path) -> None:
-    creds = isolated_home / ".aws/credentials"
-    creds.parent.mkdir()
-    creds.write_text(keys("AKIAJOBONE"))
+    creds = aws_file(isolated_home, "credentials", keys("AKIAJOBONE"))
     switch(client, ECR_HOST, aws, aws, lambda: creds.write_text(keys("AKIAJOBTWO")))
     assert fake_ecr.key_ids == ["AKIAJOBONE", "AKIAJOBTWO"]
 
@@ -126,9 +130,7 @@ def test_aws_credential_process(client: Client, aws: Env, fake_ecr: FakeEcr, iso
                                                            "SecretAccessKey": "s"}) + "'\n")
         script.chmod(0o755)
         scripts.append(script)
-    config = isolated_home / ".aws/config"
-    config.parent.mkdir()
-    config.write_text(f"[default]\ncredential_process = {scripts[0]}\n")
+    config = aws_file(isolated_home, "config", f"[default]\ncredential_process = {scripts[0]}\n")
     switch(client, ECR_HOST, aws, aws, lambda: config.write_text(f"[default]\ncredential_process = {scripts[1]}\n"))
     assert fake_ecr.key_ids == ["AKIAPROCONE", "AKIAPROCTWO"]
 
@@ -178,9 +180,7 @@ def test_aws_access_keys(client: Client, aws: Env, fake_ecr: FakeEcr) -> None:
 
 def test_aws_removing_every_credential_is_not_found(client: Client, aws: Env, fake_ecr: FakeEcr,
                                                     isolated_home: Path) -> None:
-    creds = isolated_home / ".aws/credentials"
-    creds.parent.mkdir()
-    creds.write_text(keys("AKIAGONESOON"))
+    creds = aws_file(isolated_home, "credentials", keys("AKIAGONESOON"))
     first = client.get(ECR_HOST, aws)
     client.served_again(ECR_HOST, aws, first)
     creds.unlink()

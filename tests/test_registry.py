@@ -257,3 +257,24 @@ def test_a_get_imports_only_its_own_backend_module(routes: Path) -> None:
     assert (code, json.loads(out)["Secret"]) == (0, "nvapi-x")
     others = {f"helper.backends.{name}" for name in ("ecr", "gcp", "acr", "exec", "delegate", "mounted", "token_base")}
     assert "helper.backends.env" in modules and not modules & others
+
+
+# how a token is fetched or a command found, not whose token it is: a change never makes a cached token wrong
+HOW_NOT_WHO = {"HTTPS_PROXY", "NO_PROXY", "PATH"}
+
+
+def test_what_every_token_backend_reads_is_in_the_launchers_fingerprint() -> None:
+    # the launcher repeats token answers only: a variable a token row reads that it neither fingerprints nor
+    # declares irrelevant would let it repeat an answer Python would no longer give
+    from helper import envrules
+
+    unseen = []
+    for row in registry.BACKENDS.values():
+        for name in row.env if row.token else ():
+            if name.startswith("<") or name in HOW_NOT_WHO:
+                continue
+            probe = name[:-1] + "ANY" if name.endswith("*") else name
+            if not envrules.fingerprinted(probe) and name not in envrules.IRRELEVANT:
+                unseen.append(f"{row.name}: {name}")
+    assert unseen == []
+    assert not envrules.fingerprinted("HTTPS_PROXY")  # control: the check can fail
