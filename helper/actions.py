@@ -15,10 +15,11 @@ from . import log, paths
 from .backends import registry
 from .backends.base import Backend, Credentials
 from .backends.store import StaticStore, open_store
-from .config import Config, RouteSpec
+from .config import Config
 from .config import load as load_config
 from .errors import CredentialsNotFound
 from .hosts import RegistryKey
+from .route import RouteSpec
 from .router import Route, route_for
 
 

@@ -21,7 +21,8 @@ import sys
 
 from .backends.registry import BACKENDS, SECONDS, STRINGS, Param, unknown_kind
 from .errors import ConfigError
-from .patterns import Pattern, compile_pattern
+from .patterns import compile_pattern
+from .route import RouteSpec
 
 STORE_KINDS = ("auto", "keyring", "file")
 MAX_FILE_BYTES = 1024 * 1024  # a routes file is a few KB; a bigger one is a mistake (or /dev/zero)
@@ -29,18 +30,6 @@ MAX_FILE_BYTES = 1024 * 1024  # a routes file is a few KB; a bigger one is a mis
 # Views of the backend table (helper/backends/registry.py), which is the one source; kept for their readers.
 PARAMS: dict[str, frozenset[str]] = {kind: frozenset(row.params) for kind, row in BACKENDS.items()}
 ENV_PRESETS = BACKENDS["env"].params["preset"].choices
-
-
-class RouteSpec:
-    """One route as written: its patterns, backend name and parameters, and where it came from."""
-
-    __slots__ = ("backend", "params", "patterns", "source")
-
-    def __init__(self, patterns: list[Pattern], backend: str, params: dict[str, object], source: str) -> None:
-        self.patterns = patterns
-        self.backend = backend
-        self.params = params
-        self.source = source
 
 
 class Config:

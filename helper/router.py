@@ -9,9 +9,10 @@ match a route: they go to the static store only.
 
 from __future__ import annotations
 
-from .config import Config, RouteSpec
+from .config import Config
 from .hosts import RegistryKey
 from .patterns import Pattern, compile_pattern
+from .route import RouteSpec
 
 _ECR_SERVICE_LABELS = ("dkr.ecr", "dkr.ecr-fips", "dkr-ecr", "dkr-ecr-fips")
 # The partitions' DNS suffixes, as amazon-ecr-credential-helper's anchored regex lists them.

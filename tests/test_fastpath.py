@@ -153,8 +153,8 @@ def test_only_a_cached_token_carries_what_a_record_needs(tmp_path: Path, monkeyp
     # AWS_ECR_DISABLE_CACHE (caching() false) means every get asks the cloud: then no record either
     from helper.backends.token_base import Identity, TokenBackend
     from helper.cache import TokenCache
-    from helper.config import RouteSpec
     from helper.hosts import parse as parse_key
+    from helper.route import RouteSpec
     from helper.tokens import Token
 
     class Minting(TokenBackend):

@@ -24,6 +24,7 @@ from helper.backends.token_base import TokenBackend
 from helper.cache import TokenCache
 from helper.errors import ConfigError, CredentialsNotFound
 from helper.hosts import RegistryKey
+from helper.route import RouteSpec
 from tests.conftest import NOT_FOUND, ROOT, call, get_in_fresh_process
 
 KINDS = ("store", "none", "env", "file", "helper", "ecr", "ecr-public", "gcp", "acr", "exec")
@@ -132,7 +133,7 @@ def test_an_unknown_kind_is_a_config_error_naming_every_kind(routes: Path) -> No
 
 
 def test_the_switchboard_refuses_an_unknown_kind_instead_of_falling_through_to_exec() -> None:
-    spec = config.RouteSpec([], "vault", {"command": ["/bin/echo", "s"]}, "test")
+    spec = RouteSpec([], "vault", {"command": ["/bin/echo", "s"]}, "test")
     with pytest.raises(ConfigError) as caught:
         _board().backend(spec)
     assert str(caught.value) == registry.unknown_kind("vault")
@@ -230,16 +231,16 @@ def test_each_loader_builds_its_backend(kind: str) -> None:
 def test_the_built_backends_answer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     board, key = _board(), RegistryKey("a.io")
     monkeypatch.setenv("NGC_API_KEY", "nvapi-x")
-    env_backend = registry.build(config.RouteSpec([], "env", {"preset": "ngc"}, "t"), board)
+    env_backend = registry.build(RouteSpec([], "env", {"preset": "ngc"}, "t"), board)
     assert env_backend.get(key) == Credentials("$oauthtoken", "nvapi-x")
     (tmp_path / "pw").write_text("pw\n")
-    file_backend = registry.build(config.RouteSpec([], "file", {"secret_file": str(tmp_path / "pw"),
+    file_backend = registry.build(RouteSpec([], "file", {"secret_file": str(tmp_path / "pw"),
                                                                 "username": "u"}, "t"), board)
     assert file_backend.get(key) == Credentials("u", "pw")
     with pytest.raises(CredentialsNotFound):
-        registry.build(config.RouteSpec([], "none", {}, "t"), board).get(key)
-    helper = registry.build(config.RouteSpec([], "helper", {"helper": "pass"}, "t"), board)
-    timed = registry.build(config.RouteSpec([], "helper", {"helper": "pass", "timeout": 3}, "t"), board)
+        registry.build(RouteSpec([], "none", {}, "t"), board).get(key)
+    helper = registry.build(RouteSpec([], "helper", {"helper": "pass"}, "t"), board)
+    timed = registry.build(RouteSpec([], "helper", {"helper": "pass", "timeout": 3}, "t"), board)
     assert (getattr(helper, "timeout", None), getattr(timed, "timeout", None)) == (10.0, 3.0)
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Protocol
 
-    from ..config import RouteSpec
+    from ..route import RouteSpec
     from .base import Backend
     from .token_base import TokenBackend
 

@@ -13,11 +13,14 @@ import time
 
 from .. import log
 from ..cache import TokenCache, get_token
-from ..config import RouteSpec
 from ..errors import CredentialsNotFound
 from ..hosts import RegistryKey
 from ..tokens import Token
 from .base import Backend, Basis, Credentials, Rows, Signed
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..route import RouteSpec
 
 FETCH_DEADLINE_S = 30.0  # no cloud call, retries included, may hold a pull longer than this
 
