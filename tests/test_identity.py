@@ -104,6 +104,15 @@ def test_aws_profile(client: Client, aws: Env, fake_ecr: FakeEcr, isolated_home:
     assert fake_ecr.key_ids == ["AKIAALPHA", "AKIABETA"]
 
 
+def test_aws_default_profile_wins_as_botocore_reads_it(client: Client, aws: Env, fake_ecr: FakeEcr,
+                                                       isolated_home: Path) -> None:
+    # botocore takes AWS_DEFAULT_PROFILE over AWS_PROFILE: the key must name the profile that signs
+    aws_file(isolated_home, "config", keys("AKIAALPHA", "profile alpha") + keys("AKIABETA", "profile beta"))
+    both = dict(aws, AWS_PROFILE="alpha")
+    switch(client, ECR_HOST, dict(both, AWS_DEFAULT_PROFILE="alpha"), dict(both, AWS_DEFAULT_PROFILE="beta"))
+    assert fake_ecr.key_ids == ["AKIAALPHA", "AKIABETA"]
+
+
 def test_aws_credentials_file_rewritten_at_the_same_path(client: Client, aws: Env, fake_ecr: FakeEcr,
                                                          isolated_home: Path) -> None:
     creds = aws_file(isolated_home, "credentials", keys("AKIAJOBONE"))
@@ -170,6 +179,32 @@ def test_aws_container_credentials(client: Client, aws: Env, fake_ecr: FakeEcr) 
     switch(client, ECR_HOST, dict(aws, AWS_CONTAINER_CREDENTIALS_FULL_URI=f"{fake_ecr.url}/creds/one"),
            dict(aws, AWS_CONTAINER_CREDENTIALS_FULL_URI=f"{fake_ecr.url}/creds/two"))
     assert fake_ecr.key_ids == ["ASIACONTAINERONE", "ASIACONTAINERTWO"]
+
+
+def test_aws_container_authorization_token(client: Client, aws: Env, fake_ecr: FakeEcr,
+                                           isolated_home: Path) -> None:
+    # a secret that names the identity: Python keys by its digest; the launcher, which may keep no digest of
+    # a secret-named variable, is never given a record to repeat while it is set
+    container = dict(aws, AWS_CONTAINER_CREDENTIALS_FULL_URI=f"{fake_ecr.url}/creds/pod")
+    first = client.get(ECR_HOST, dict(container, AWS_CONTAINER_AUTHORIZATION_TOKEN="pod-one"))
+    assert first.startswith("token-") and records(isolated_home) == []
+    assert client.get(ECR_HOST, dict(container, AWS_CONTAINER_AUTHORIZATION_TOKEN="pod-one")) == first
+    assert client.get(ECR_HOST, dict(container, AWS_CONTAINER_AUTHORIZATION_TOKEN="pod-two")) not in (first, NOT_FOUND)
+    assert records(isolated_home) == []
+
+
+def test_every_secret_that_names_an_aws_identity_keeps_answers_unrepeatable() -> None:
+    from helper import envrules
+    from helper.backends import aws_identity
+
+    secret_named = {var for var in (*aws_identity.IDENTITY_VARS, *aws_identity.SECRET_IDENTITY_VARS)
+                    if envrules.secret_name(var)}
+    assert secret_named == set(aws_identity.UNREPEATABLE_WHILE_SET)
+    assert secret_named  # control: the check sees the one there is
+    # and every variable that names the identity is one the launcher fingerprints
+    assert [var for var in (*aws_identity.IDENTITY_VARS, *aws_identity.SECRET_IDENTITY_VARS, "AWS_PROFILE",
+                            "AWS_DEFAULT_PROFILE", "GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG")
+            if not envrules.fingerprinted(var)] == []
 
 
 def test_aws_access_keys(client: Client, aws: Env, fake_ecr: FakeEcr) -> None:
@@ -295,3 +330,57 @@ def test_google_removing_every_credential_is_not_found(client: Client, google: F
     adc.unlink()
     # no file left: the metadata server's identity, and conftest's metadata host is a closed port
     assert client.get("gcr.io", env) == NOT_FOUND
+
+
+def test_a_credentials_file_rewritten_during_the_fetch_is_never_cached(tmp_path: Path) -> None:
+    # who() read one identity, the SDK then read another: the token may be the other's, so it is not cached
+    import time
+
+    from helper.backends.token_base import Identity, TokenBackend
+    from helper.cache import TokenCache
+    from helper.errors import CredentialsNotFound
+    from helper.fsutil import read_signed
+    from helper.hosts import parse
+    from helper.route import RouteSpec
+    from helper.tokens import Token
+
+    creds = tmp_path / "credentials"
+    creds.write_text("alice")
+
+    class Racing(TokenBackend):
+        rewrite = True
+
+        def target(self, key: object) -> str:
+            return "t"
+
+        def who(self, key: object) -> Identity:
+            data, sig = read_signed(str(creds))
+            return Identity(f"who={data!r}", ((str(creds), sig),))
+
+        def fetch(self, key: object) -> Token:
+            if self.rewrite:
+                creds.write_text("bob, a longer name")
+            return Token("u", f"token-for-{creds.read_text()}", time.time() + 3600, time.time())
+
+    cache = TokenCache(str(tmp_path / "cache"))
+    backend = Racing(RouteSpec([], "exec", {}, "t"), cache)
+    with pytest.raises(CredentialsNotFound):
+        backend.get(parse("r.example"))
+    assert cache.entries() == []
+    backend.rewrite = False  # control: with nothing changing under it, the same backend caches
+    assert backend.get(parse("r.example")).secret == "token-for-bob, a longer name"
+    assert len(cache.entries()) == 1
+
+
+def test_google_files_of_other_types_are_told_apart_by_their_whole_content() -> None:
+    from helper.backends.google_identity import file_identity
+
+    federation = {"type": "external_account", "audience": "//iam.googleapis.com/pool/a",
+                  "credential_source": {"file": "/var/run/oidc"}}
+    one = file_identity(json.dumps(federation).encode(), "sig")
+    federation["service_account_impersonation_url"] = "https://iam/other@x.iam.gserviceaccount.com"
+    two = file_identity(json.dumps(federation).encode(), "sig")
+    assert one.startswith("external_account:") and two.startswith("external_account:") and one != two
+    assert file_identity(None, "-") == "absent" and file_identity(b"{not json", "sig").startswith("invalid:")
+    user = file_identity(json.dumps({"type": "authorized_user", "refresh_token": "1//secret"}).encode(), "sig")
+    assert user.startswith("authorized_user:") and "secret" not in user

@@ -40,6 +40,10 @@ IDENTITY_VARS = (
 # keys its cache by a digest of the access key id). A new session token for the same key id is the same
 # identity, so AWS_SESSION_TOKEN and AWS_SECRET_ACCESS_KEY are not part of the key.
 SECRET_IDENTITY_VARS = ("AWS_ACCESS_KEY_ID", "AWS_CONTAINER_AUTHORIZATION_TOKEN")
+# A secret whose value names the identity yet must never be kept anywhere outside this process, not even as
+# a digest (envrules.secret_name: the launcher counts it by presence only): while one is set, no answer rests
+# on comparable files, so none is repeated without Python.
+UNREPEATABLE_WHILE_SET = ("AWS_CONTAINER_AUTHORIZATION_TOKEN",)
 DIGEST_HEX = 16  # 64 bits: the key tells identities apart, it does not protect anything
 
 
@@ -55,16 +59,22 @@ def shared_files() -> tuple[str, str]:
             _expand(os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join("~", ".aws", "credentials")))
 
 
-def _named_by_other_variables() -> bool:
-    """Whether a shared file's path names other variables (`$CI_PROJECT_DIR/aws.cfg`): then which file
-    it is depends on variables the standalone launcher does not fingerprint, so no answer may be repeated
-    outside Python (a record would pin one job's file for the next job with the same literal value)."""
-    return any("$" in os.environ.get(var, "") for var in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"))
+def _unrepeatable() -> bool:
+    """Whether no answer may be repeated outside Python: a shared file's path names other variables
+    (`$CI_PROJECT_DIR/aws.cfg`: which file it is depends on variables the standalone launcher does not
+    fingerprint, so a record would pin one job's file for the next job with the same literal value), or
+    an UNREPEATABLE_WHILE_SET secret is set."""
+    return (any("$" in os.environ.get(var, "") for var in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"))
+            or any(os.environ.get(var) for var in UNREPEATABLE_WHILE_SET))
 
 
 def profile_name(params: dict[str, object]) -> str:
-    """The profile botocore will use: the route's, else AWS_PROFILE, AWS_DEFAULT_PROFILE, `default`."""
-    return str(params.get("profile") or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
+    """The profile botocore will use: the route's, else AWS_DEFAULT_PROFILE, AWS_PROFILE, `default`.
+
+    botocore reads AWS_DEFAULT_PROFILE first (configprovider: ['AWS_DEFAULT_PROFILE', 'AWS_PROFILE']),
+    unlike the AWS CLI's documentation order: the key must name the profile botocore signs with.
+    """
+    return str(params.get("profile") or os.environ.get("AWS_DEFAULT_PROFILE") or os.environ.get("AWS_PROFILE")
                or "default")
 
 
@@ -86,17 +96,16 @@ def aws_identity(params: dict[str, object]) -> Identity:
         name += f"|env={_digest(named)}"
     files = []
     contents: list[bytes] = []
-    unpinnable = _named_by_other_variables()
     for path in shared_files():
         data, sig = read_signed(path)
-        files.append((path, None if unpinnable else sig))  # None: a signature nobody can compare
+        files.append((path, sig))
         if data is not None or sig != "-":  # present: its bytes (or, unreadable, its signature) count
             contents += [path.encode("utf-8", "surrogateescape"), data if data is not None else str(sig).encode()]
     if contents:
         name += f"|files={_digest(contents)}"
     if not key_id and not named and not contents and not params.get("profile") and not params.get("role_arn"):
         name += "|ambient"
-    return Identity(name, tuple(files))
+    return Identity(name, tuple(files), repeatable=not _unrepeatable())
 
 
 def describe(params: dict[str, object]) -> str:

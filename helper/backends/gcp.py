@@ -27,6 +27,7 @@ import time
 
 from .. import fastjson, log
 from ..errors import HelperError
+from ..fsutil import read_signed
 from ..hosts import RegistryKey
 from ..tokens import Token, now
 from .base import Rows
@@ -228,12 +229,12 @@ class GcpBackend(TokenBackend):
 
 def _describe_file(path: str) -> str:
     """`, type service_account, sa@project.iam.gserviceaccount.com` for `resolve`: the type and account, no secret."""
+    data, sig = read_signed(path)  # never a plain open: a FIFO would hang `resolve`, /dev/zero never end
+    if data is None:
+        return ", does not exist" if sig == "-" else ", unreadable or not a regular file"
     try:
-        with open(path, "rb") as handle:
-            doc = fastjson.loads(handle.read())
-    except OSError as exc:
-        return f", unreadable: {exc.strerror}"
-    except ValueError:
+        doc = fastjson.loads(data)
+    except (ValueError, UnicodeDecodeError):
         return ", not a JSON file"
     if not isinstance(doc, dict):
         return ", not a credentials file"

@@ -88,6 +88,8 @@ def google_identity() -> Identity:
     data, sig = read_signed(path)
     if explicit:
         return Identity(f"creds=file:{path}|{file_identity(data, sig)}", ((path, sig),))
-    if sig == "-":  # no gcloud file: the metadata server's identity, until the file appears
+    if sig == "-" or (data is None and not os.path.isfile(path)):
+        # no gcloud file (google-auth, as credential_source, skips what is not a file): the metadata
+        # server's identity, until the file appears
         return Identity(f"creds=metadata:{metadata_host()}", ((path, sig),))
     return Identity(f"creds=adc:{path}|{file_identity(data, sig)}", ((path, sig),))

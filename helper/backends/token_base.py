@@ -14,6 +14,7 @@ import time
 from .. import log
 from ..cache import TokenCache, get_token
 from ..errors import CredentialsNotFound
+from ..fsutil import signature
 from ..hosts import RegistryKey
 from ..tokens import Token
 from .base import Backend, Basis, Credentials, Rows, Signed
@@ -35,11 +36,18 @@ class Identity:
     that a file or a variable named.
     """
 
-    __slots__ = ("files", "name")
+    __slots__ = ("files", "name", "repeatable")
 
-    def __init__(self, name: str, files: Signed = ()) -> None:
+    def __init__(self, name: str, files: Signed = (), repeatable: bool = True) -> None:
         self.name = name
         self.files = files
+        # False: something that named it cannot be compared later (a secret value, a path through other
+        # variables), so an answer for it is never repeated outside this call (Credentials.basis is None)
+        self.repeatable = repeatable
+
+    def changed(self) -> bool:
+        """Whether a file it was read from has changed since (compared where a signature was taken)."""
+        return any(sig is not None and signature(path) != sig for path, sig in self.files)
 
     def __repr__(self) -> str:
         return f"Identity({self.name!r}, files={[path for path, _ in self.files]})"
@@ -116,14 +124,22 @@ class TokenBackend(Backend):
         try:
             who = self.who(key)
             cache_key = self.cache_key(key, who)
-            token = get_token(cache, cache_key, self.server(key), lambda: self._bounded_fetch(key))
+            token = get_token(cache, cache_key, self.server(key), lambda: self._fetch_for(key, who))
         except Exception as exc:  # any cloud failure is a not-found; the reason goes to the log
             log.log(f"{self.kind} token for {key.raw} failed: {type(exc).__name__}: {exc}")
             raise CredentialsNotFound() from None
         if cache is None:  # no cache, no repeated answers: every get asks the cloud, as the user chose
             return Credentials(token.username, token.secret)
-        return Credentials(token.username, token.secret, token.fresh_until(),
-                           Basis(who.files, lambda: cache.entry_holding(cache_key, token)))
+        basis = Basis(who.files, lambda: cache.entry_holding(cache_key, token)) if who.repeatable else None
+        return Credentials(token.username, token.secret, token.fresh_until(), basis)
+
+    def _fetch_for(self, key: RegistryKey, who: Identity) -> Token:
+        token = self._bounded_fetch(key)
+        # the SDK read the identity's files again: if they changed since `who` read them, the token may be
+        # another identity's, and caching it under this key would serve it to the wrong one
+        if who.changed():
+            raise RuntimeError("the credentials files changed while a token was fetched; ask again")
+        return token
 
     def describe(self, key: RegistryKey) -> Rows:
         rows = list(self.identity(key))
