@@ -1,4 +1,5 @@
-"""Every error the helper can report: one line of text each, printed on stdout by `cli` with exit 1."""
+"""Every error the helper can report: one line of text each, printed by the front end that ran it
+(`protocol_frontend.guarded`) with exit 1."""
 
 from __future__ import annotations
 
