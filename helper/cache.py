@@ -2,8 +2,10 @@
 per-key lock so that parallel helpers on a cold cache make one token request, not fifty.
 
 The cache is an optimisation: an unreadable, damaged or unwritable entry is a miss, logged, never an
-error. It is not encrypted (see the README's security model): its files are 0600 in a 0700 folder and
-hold short-lived tokens only, and decrypting would put the AES import on the hot path.
+error. So is an entry or folder another user could have planted (a symbolic link, another owner, a hard
+link; for root, a folder reached through one another user controls: `fsutil`'s rules): never served.
+It is not encrypted (see the README's security model): its files are 0600 in a 0700 folder and hold
+short-lived tokens only, and decrypting would put the AES import on the hot path.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 FORMAT = "docker-credential-switchboard/token/1"
-LOCK_WAIT_S = 60.0  # longest a caller waits for another process's refresh: above every backend's timeout
+LOCK_WAIT_S = 60.0  # longest a caller waits for another process's refresh when the route names no deadline
+# A waiter waits for the route's own fetch deadline (TokenBackend.deadline: 30 s, an exec route's timeout + 5)
+# plus this: after its deadline the holder still writes the entry and exits, seconds on a loaded machine.
+# Past that the holder is stuck (stopped, or its descriptor kept by a child) and the waiter refreshes unlocked.
+LOCK_MARGIN_S = 10.0
 
 
 def _file_name(key: str) -> str:
@@ -41,9 +47,9 @@ class TokenCache:
         return os.path.join(self.folder, _file_name(key))
 
     def read(self, key: str) -> tokens.Token | None:
-        """The cached token for `key`, or None (missing, damaged, unreadable: all misses)."""
+        """The cached token for `key`, or None (missing, damaged, unreadable, refused: all misses)."""
         try:
-            data = fsutil.read_bytes(self.path(key))
+            data = fsutil.read_bytes(self.path(key))  # folder and file checked: see fsutil's rules
             if data is None:
                 return None
             doc = fastjson.loads(data)
@@ -54,6 +60,9 @@ class TokenCache:
                                 None if expires is None else float(expires), float(doc["obtained_at"]))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.log(f"cache: entry for {key} unreadable ({type(exc).__name__}): a miss")
+            return None
+        except HelperError as exc:  # fsutil.UnsafePath: planted, never served
+            log.log(f"cache: entry for {key} not used ({exc}): a miss")
             return None
 
     def write(self, key: str, token: tokens.Token, server: str) -> None:
@@ -86,12 +95,15 @@ class TokenCache:
             return None
         return path, before
 
-    def lock(self, key: str, blocking: bool = True) -> fsutil.FileLock | _Unlocked | None:
+    def lock(self, key: str, blocking: bool = True, wait: float | None = None) -> fsutil.FileLock | _Unlocked | None:
         """The per-key refresh lock, already held; None when not blocking and another process holds it.
 
-        If the lock cannot be taken at all (read-only folder) the caller goes on unlocked.
+        A blocking caller waits up to `wait` seconds (LOCK_WAIT_S if None) with no hand-over, less once the
+        holder's recorded pid is gone; if the lock cannot be taken at all (read-only or refused folder, a
+        stuck holder) the caller goes on unlocked.
         """
-        held = fsutil.FileLock(self.path(key)[:-5] + ".lock", timeout=LOCK_WAIT_S)
+        held = fsutil.FileLock(self.path(key)[:-5] + ".lock", timeout=LOCK_WAIT_S if wait is None else wait,
+                               leave_gone_holder=True)
         try:
             fsutil.ensure_private_dir(self.folder)
             return held if held.acquire(wait=blocking) else None
@@ -103,20 +115,23 @@ class TokenCache:
         """(server, key, token) of every readable entry, for `list` and `resolve`."""
         found = []
         try:
+            if not fsutil.check_private_dir(self.folder):
+                return []
             names = os.listdir(self.folder)
-        except OSError:
+        except (OSError, HelperError) as exc:
+            log.log(f"cache: not listed ({exc})")
             return []
         for name in names:
             if not name.endswith(".json"):
                 continue
             try:
-                with open(os.path.join(self.folder, name), "rb") as handle:
-                    doc = fastjson.loads(handle.read())
+                data = fsutil.read_bytes(os.path.join(self.folder, name))  # no link, no FIFO, no other owner
+                doc = fastjson.loads(data) if data is not None else None
                 assert isinstance(doc, dict)
                 token = self.read(str(doc["key"]))
                 if token is not None:
                     found.append((str(doc["server"]), str(doc["key"]), token))
-            except (OSError, ValueError, KeyError, TypeError, AttributeError, AssertionError):
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, AssertionError, HelperError):
                 continue
         return found
 
@@ -131,8 +146,12 @@ class _Unlocked:
         return None
 
 
-def get_token(cache: TokenCache | None, key: str, server: str, fetch: Callable[[], tokens.Token]) -> tokens.Token:
+def get_token(cache: TokenCache | None, key: str, server: str, fetch: Callable[[], tokens.Token],
+              fetch_deadline: float | None = None) -> tokens.Token:
     """A token for `key`: from the cache while fresh, refreshed by one process at a time otherwise.
+
+    `fetch_deadline` is the seconds `fetch` may take (the route's); waiters on another process's refresh
+    wait that plus LOCK_MARGIN_S (LOCK_WAIT_S without one), then refresh unlocked.
 
     * fresh: served from the cache, no lock, no network.
     * stale (advisory window): whoever gets the lock without waiting refreshes; the others, and the
@@ -163,7 +182,7 @@ def get_token(cache: TokenCache | None, key: str, server: str, fetch: Callable[[
                 return current
             cache.write(key, token, server)
             return token
-    held = cache.lock(key)
+    held = cache.lock(key, wait=None if fetch_deadline is None else fetch_deadline + LOCK_MARGIN_S)
     assert held is not None
     with held:
         again = cache.read(key)

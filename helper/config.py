@@ -11,6 +11,9 @@ preset = "ngc"
 ```
 
 A missing file is not an error (the built-in routes apply); `tomllib` is imported only when a file exists.
+Root (euid 0) refuses a routes file that another user owns or can write, or that it reaches through a
+folder another user controls (`fsutil.path_problem`): an `exec` route runs its command as root, so a
+routes file in a HOME that `sudo -E` kept would let that user run anything as root.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import stat
 import sys
 
+from . import fsutil
 from .backends.registry import BACKENDS, SECONDS, STRINGS, Param, unknown_kind
 from .errors import ConfigError
 from .patterns import compile_pattern
@@ -126,6 +130,22 @@ def parse(text: str, path: str) -> Config:
     return Config(path, routes, kind)
 
 
+def _refuse_as_root(path: str, problem: str) -> ConfigError:
+    return ConfigError(f"{path}: refusing the routes file: {problem}, and {fsutil.ROOT_RULE}; run as root with "
+                       "root's own HOME (sudo -H, not sudo -E) or point SWITCHBOARD_CONFIG at a file only root can "
+                       "write")
+
+
+def _root_check(path: str, opened: os.stat_result) -> None:
+    # root runs what the routes file says: the file and every folder on its way must be root's alone
+    why = fsutil.distrust(opened)
+    if why:
+        raise _refuse_as_root(path, f"it {why}")
+    _, problem = fsutil.path_problem(path)
+    if problem:
+        raise _refuse_as_root(path, problem)
+
+
 def load(path: str) -> Config:
     """Load the routes file at `path`; a missing file gives an empty config."""
     try:
@@ -140,7 +160,15 @@ def load(path: str) -> Config:
     if info.st_size > MAX_FILE_BYTES:
         raise ConfigError(f"{path}: is larger than {MAX_FILE_BYTES // 1024} KiB; is it really the routes file?")
     try:
-        with open(path, "rb") as handle:
+        # non-blocking: a FIFO swapped in after the stat above must not hang the helper
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+                     | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as handle:
+            opened = os.fstat(fd)
+            if not stat.S_ISREG(opened.st_mode):
+                raise ConfigError(f"{path}: is not a regular file; point SWITCHBOARD_CONFIG at a routes file")
+            if sys.platform != "win32" and os.geteuid() == 0:
+                _root_check(path, opened)
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the routes file ({exc.strerror}); fix its permissions or "

@@ -152,8 +152,23 @@ def write(record: str, answer: str, fresh_until: float | None, depends_on: Signe
     prune(at)
 
 
+def _own_folder() -> bool:
+    """Whether the records folder exists and is the helper's own, in the cache folder (fsutil's rules).
+
+    Nothing is listed, read or deleted through a folder another user could control: a `fast` link to
+    /etc would otherwise have every `store` delete what it lists.
+    """
+    try:
+        return fsutil.check_private_dir(paths.cache_dir()) and fsutil.check_private_dir(folder())
+    except (OSError, HelperError) as exc:
+        log.log(f"fast records left alone: {exc}")
+        return False
+
+
 def prune(now: float) -> None:
     """Delete the records past their serve-until time: each environment leaves one, nothing else ends them."""
+    if not _own_folder():
+        return
     try:
         names = os.listdir(folder())
     except OSError:
@@ -162,20 +177,23 @@ def prune(now: float) -> None:
         path = os.path.join(folder(), name)
         try:
             if record_id(name) is None:  # a temp file: a killed writer's once it is a minute old
-                if os.stat(path).st_mtime < now - 60:
+                if os.lstat(path).st_mtime < now - 60:
                     os.unlink(path)
                 continue
-            with open(path, "rb") as handle:
+            fd = fsutil.open_private(path, os.O_RDONLY)  # no link, no FIFO, no other owner
+            with os.fdopen(fd, "rb") as handle:
                 lines = handle.read(200).split(b"\n", 3)
             if len(lines) == 4 and lines[0] == MAGIC.encode() and int(lines[2]) > now:
                 continue
             os.unlink(path)
-        except (OSError, ValueError):
+        except (OSError, ValueError, HelperError):
             continue
 
 
 def forget(record: str) -> None:
     """Delete one record, if it exists."""
+    if not _own_folder():
+        return
     try:
         os.unlink(os.path.join(folder(), record))
     except OSError:
@@ -184,6 +202,8 @@ def forget(record: str) -> None:
 
 def forget_all() -> None:
     """Delete every record: the stored secrets changed, so nothing recorded before may stand."""
+    if not _own_folder():
+        return
     try:
         names = os.listdir(folder())
     except OSError:

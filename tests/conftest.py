@@ -129,6 +129,27 @@ def get_in_fresh_process(host: str, env: dict[str, str] | None = None) -> tuple[
     return code, out, set(modules)
 
 
+@pytest.fixture(scope="session")
+def other_user() -> Iterator[int]:
+    """The uid of a throw-away system user (useradd, userdel at the end of the session): "another user" who
+    owns what she planted. Creating one and handing files to it needs root: skipped with the reason
+    otherwise, a failure under CI=true (where the suite runs as root)."""
+    if getattr(os, "geteuid", lambda: -1)() != 0:
+        reason = "a cross-user attack needs root to create a throw-away user and hand files to it"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason}, and CI=true forbids skipping: run the suite as root")
+        pytest.skip(reason)
+    useradd, userdel = require_tool("useradd"), require_tool("userdel")
+    import pwd
+
+    name = f"sbhostile{os.getpid()}"
+    subprocess.run([useradd, "--system", "--no-create-home", name], check=True, capture_output=True)
+    try:
+        yield pwd.getpwnam(name).pw_uid
+    finally:
+        subprocess.run([userdel, name], check=False, capture_output=True)
+
+
 @pytest.fixture
 def fake_ecr() -> Iterator[FakeEcr]:
     """A loopback ECR token endpoint (tests/fake_aws.py), closed after the test."""

@@ -124,7 +124,7 @@ class TokenBackend(Backend):
         try:
             who = self.who(key)
             cache_key = self.cache_key(key, who)
-            token = get_token(cache, cache_key, self.server(key), lambda: self._fetch_for(key, who))
+            token = get_token(cache, cache_key, self.server(key), lambda: self._fetch_for(key, who), self.deadline())
         except Exception as exc:  # any cloud failure is a not-found; the reason goes to the log
             log.log(f"{self.kind} token for {key.raw} failed: {type(exc).__name__}: {exc}")
             raise CredentialsNotFound() from None
