@@ -57,7 +57,7 @@ def put_sentinels() -> None:
 
 def check_sentinels_and_store(folder: Path) -> None:
     doc = json.loads((folder / "store.json").read_bytes())  # the file itself always parses
-    assert doc["format"] == "docker-credential-switchboard/store/1"
+    assert doc["format"] == "docker-credential-switchboard/store/2"
     for key, secret in SENTINELS.items():
         assert call("get", key).json()["Secret"] == secret
     assert lock_is_free(folder / "store.lock"), "a killed writer left the store lock held"

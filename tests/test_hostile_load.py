@@ -141,7 +141,7 @@ class Load:
             reads += 1
             try:
                 doc = json.loads(data)
-                assert doc["format"] == "docker-credential-switchboard/store/1" and isinstance(doc["entries"], dict)
+                assert doc["format"] == "docker-credential-switchboard/store/2" and isinstance(doc["entries"], dict)
             except (ValueError, KeyError, AssertionError, TypeError) as exc:
                 self.problems.append(f"store.json did not parse ({type(exc).__name__}): {data[:200]!r}")
             current = (folder / "store.key").read_bytes()

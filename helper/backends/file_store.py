@@ -1,10 +1,43 @@
 """The embedded default store: one AES-GCM encrypted JSON file, for machines with no keychain.
 
 Layout (in the private data folder, 0700): `store.json` (0600), its `store.lock`, and `store.key` when
-the key is a key file. Each secret is sealed on its own, bound to its key and username, so a damaged
-entry never hides the others and `list` needs no decryption. Registry keys and usernames are stored in
-clear, like the attributes of a Secret Service or Keychain item. Writes hold the lock and replace the
-file atomically; a store that cannot be read is reported, never overwritten.
+the key is a key file. Each secret is sealed on its own, so a damaged entry never hides the others and
+`list` needs no decryption. Registry keys and usernames are stored in clear, like the attributes of a
+Secret Service or Keychain item. Writes hold the lock and replace the file atomically; a store that
+cannot be read or authenticated is reported in one line, never overwritten.
+
+Format 2 (`FORMAT`), against someone who can write the folder but does not know the key (a passphrase
+store on a shared volume):
+
+* The header is authenticated: `header_aad` packs the format and every header field (key source, KDF,
+  salt, scrypt parameters, keychain item) and is the AES-GCM associated data of the key `check` and of
+  every entry, with the entry's key and username. A changed header field, a downgraded format, an
+  entry moved to another key or username: nothing opens, so nothing is served or written under it.
+* With `SWITCHBOARD_PASSPHRASE` set only a passphrase header is accepted: a header that names a key
+  file or the keychain (a key the attacker can supply: her `store.key` and her `check`) is refused
+  with one line by every action that would open or change the store (`list` shows none of its keys),
+  so no secret is ever sealed under her key and none of hers is served.
+* scrypt parameters are taken only as this version writes them: a header cannot make a call slow or
+  a key weak.
+* An entry's canonical spelling (alias lookups, erase by alias) is recomputed from its authenticated
+  key (`canonical`), never read from the file.
+What remains possible for her: deleting entries or the file; rolling the whole file back to an older
+copy (format 1 included), or an entry to its older sealed value under the same key and username: a copy
+she kept still opens, as it did when it was written; and, through the clear `stored` time, choosing
+which of the user's own entries for one registry answers an alias.
+
+Format 1 (`FORMAT_V1`, written before): entries bound to key and username only, the check to a constant,
+so the header was not authenticated. Such a store still reads, and the next `store` migrates it: under
+the lock, with the key its own check accepts, every entry is opened with the old associated data and
+sealed again with the new, and the file is replaced atomically in format 2. An entry that does not
+open is carried over unchanged (it was unreadable before and stays so; no byte is dropped). `erase`,
+which needs no key, deletes in place and leaves the format as it was. Older versions refuse a format 2
+file as "not a switchboard store" and write nothing to it.
+
+`SWITCHBOARD_PASSPHRASE` is taken out of the environment when this module loads, which every call does
+before any backend runs (actions -> backends.store -> here): no child this process starts inherits it,
+including the `credential_process` children that botocore spawns with `os.environ`. `passphrase()`
+keeps the value for the rest of the process.
 """
 
 from __future__ import annotations
@@ -14,28 +47,88 @@ import time
 
 from .. import crypto, fastjson, fsutil, keychain, log
 from ..errors import CredentialsNotFound, StoreError
-from ..hosts import RegistryKey
+from ..hosts import RegistryKey, parse
 from .base import Backend, Credentials, Rows
 
-FORMAT = "docker-credential-switchboard/store/1"
+FORMAT = "docker-credential-switchboard/store/2"
+FORMAT_V1 = "docker-credential-switchboard/store/1"  # unauthenticated header; migrated by the next store
 KEYRING_ITEM_PREFIX = "file-store-key-"  # + a random id kept in the store header: one item per store
+PASSPHRASE_VAR = "SWITCHBOARD_PASSPHRASE"  # noqa: S105 - a variable name, not a password
+SALT_BYTES = 16
 Doc = dict[str, object]
 Entries = dict[str, dict[str, object]]
 
 
-def _aad(raw: str, username: str) -> bytes:
-    return f"{raw}\0{username}".encode()
+def _take_passphrase() -> str | None:
+    return os.environ.pop(PASSPHRASE_VAR, None) or None
+
+
+# Read and removed at import (see the module docstring): from here on no child can inherit it.
+_PASSPHRASE = _take_passphrase()
+
+
+def passphrase() -> str | None:
+    """The store passphrase: SWITCHBOARD_PASSPHRASE as this process started with it, kept in memory.
+
+    A value set in `os.environ` after this module loaded (a program that runs the helper in-process, the
+    tests) wins, and stays where its caller put it: its children are its caller's business.
+    """
+    return os.environ.get(PASSPHRASE_VAR) or _PASSPHRASE
+
+
+def _pack(parts: tuple[str, ...] | list[str]) -> bytes:
+    """Length-prefixed UTF-8 parts: no two different lists give the same bytes."""
+    out = bytearray()
+    for part in parts:
+        data = part.encode("utf-8")
+        out += b"%d:%s" % (len(data), data)
+    return bytes(out)
+
+
+def header_aad(doc_format: str, header: dict[str, object]) -> bytes:
+    """The associated data that binds the format and every header field; ValueError for a value that is
+    neither a string nor an integer."""
+    parts = ["docker-credential-switchboard store header", doc_format]
+    for name in sorted(header):
+        value = header[name]
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ValueError(name)
+        parts += [name, ("i" if isinstance(value, int) else "s") + str(value)]
+    return _pack(parts)
+
+
+def check_aad(doc_format: str, header: dict[str, object]) -> bytes:
+    """Associated data of the key check."""
+    if doc_format == FORMAT_V1:
+        return crypto.CHECK_AAD
+    return _pack(("key-check",)) + header_aad(doc_format, header)
+
+
+def entry_aad(doc_format: str, header: dict[str, object], raw: str, username: str) -> bytes:
+    """Associated data of one entry: its key, its username and (format 2) the whole header."""
+    if doc_format == FORMAT_V1:
+        return f"{raw}\0{username}".encode()
+    return _pack(("entry", raw, username)) + header_aad(doc_format, header)
+
+
+def canonical(raw: str) -> str | None:
+    """The canonical spelling of a stored key, recomputed: a copy kept in a file is never trusted."""
+    return parse(raw).canonical
 
 
 def find_entry(entries: Entries, key: RegistryKey) -> str | None:
     """The stored key that answers `key`: the exact key, else the newest entry of the most specific alias."""
     if key.raw in entries:
         return key.raw
-    for candidate in key.candidates():
+    candidates = key.candidates()
+    if not candidates:
+        return None
+    spelled = {raw: canonical(raw) for raw, entry in entries.items() if isinstance(entry, dict)}
+    for candidate in candidates:
         best: tuple[float, str] | None = None
-        for raw, entry in entries.items():
-            if isinstance(entry, dict) and entry.get("canonical") == candidate:
-                stored = entry.get("stored")
+        for raw, spelling in spelled.items():
+            if spelling == candidate:
+                stored = entries[raw].get("stored")
                 rank = (float(stored) if isinstance(stored, (int, float)) else 0.0, raw)
                 best = rank if best is None or rank > best else best
         if best is not None:
@@ -66,8 +159,8 @@ class EncryptedFileStore(Backend):
             doc = fastjson.loads(data)
         except (ValueError, UnicodeDecodeError):
             doc = None
-        if (not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("entries"), dict)
-                or not isinstance(doc.get("key"), dict)):
+        if (not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_V1)
+                or not isinstance(doc.get("entries"), dict) or not isinstance(doc.get("key"), dict)):
             raise StoreError(f"the store {self.path} is damaged or not a switchboard store; nothing was "
                              "changed: move it aside to start a new one, or restore it from a backup")
         return doc
@@ -77,9 +170,35 @@ class EncryptedFileStore(Backend):
         assert isinstance(entries, dict)
         return entries
 
-    def _file_key(self, doc: Doc) -> bytes:
+    def _header(self, doc: Doc) -> dict[str, object]:
         header = doc["key"]
         assert isinstance(header, dict)
+        return header
+
+    def _format(self, doc: Doc) -> str:
+        return str(doc["format"])
+
+    def _refuse_foreign_source(self, doc: Doc) -> None:
+        """With a passphrase set, a header that names another key source is someone else's store."""
+        source = self._header(doc).get("source")
+        if source != "passphrase" and passphrase():
+            raise StoreError(f"SWITCHBOARD_PASSPHRASE is set but the store {self.path} is not protected by a "
+                             f"passphrase (its header names {source!r}): refused, nothing was changed; move it "
+                             "aside if someone else may have written it, or unset SWITCHBOARD_PASSPHRASE to use it")
+
+    def _damaged_header(self) -> StoreError:
+        return StoreError(f"the key header of {self.path} is damaged; nothing was changed: restore the store "
+                          "from a backup, or move it aside to start a new one")
+
+    def _aad(self, doc: Doc, raw: str, username: str) -> bytes:
+        try:
+            return entry_aad(self._format(doc), self._header(doc), raw, username)
+        except ValueError:
+            raise self._damaged_header() from None
+
+    def _file_key(self, doc: Doc) -> bytes:
+        self._refuse_foreign_source(doc)
+        header = self._header(doc)
         source = header.get("source")
         if source == "keyfile":
             try:
@@ -91,20 +210,27 @@ class EncryptedFileStore(Backend):
                                  "be decrypted; restore the key file (the store was left untouched)")
             return key
         if source == "passphrase":
-            passphrase = os.environ.get("SWITCHBOARD_PASSPHRASE")
-            if not passphrase:
+            secret = passphrase()
+            if not secret:
                 raise StoreError(f"the store {self.path} is protected by a passphrase: "
                                  "set SWITCHBOARD_PASSPHRASE")
             try:
                 salt = crypto.unb64(str(header["salt"]))
-                n, r, p = int(str(header["n"])), int(str(header["r"])), int(str(header["p"]))
+                n, r, p = header["n"], header["r"], header["p"]
             except (KeyError, ValueError):
-                raise StoreError(f"the key header of {self.path} is damaged") from None
-            return crypto.derive_key(passphrase, salt, n, r, p)
+                raise self._damaged_header() from None
+            if header.get("kdf") != "scrypt" or not SALT_BYTES <= len(salt) <= 64:
+                raise self._damaged_header()
+            if (n, r, p) != (crypto.SCRYPT_N, crypto.SCRYPT_R, crypto.SCRYPT_P) or not all(
+                    type(value) is int for value in (n, r, p)):
+                raise StoreError(f"the key header of {self.path} names scrypt parameters this version never "
+                                 f"writes (n={n!r}, r={r!r}, p={p!r}): refused, nothing was changed; restore the "
+                                 "store from a backup")
+            return crypto.derive_key(secret, salt)
         if source == "keyring":
             item = header.get("item")
             if not isinstance(item, str) or not item.startswith(KEYRING_ITEM_PREFIX):
-                raise StoreError(f"the key header of {self.path} is damaged")
+                raise self._damaged_header()
             try:
                 value = keychain.get(item)
                 key = bytes.fromhex(value) if value else b""
@@ -129,12 +255,15 @@ class EncryptedFileStore(Backend):
         username, sealed = entry.get("username"), entry.get("secret")
         if not isinstance(username, str) or not isinstance(sealed, str):
             raise StoreError(f"the entry for {found} in {self.path} is damaged; store it again")
-        secret = crypto.open_sealed(self._file_key(doc), sealed, _aad(found, username))
+        file_key = self._file_key(doc)
+        secret = crypto.open_sealed(file_key, sealed, self._aad(doc, found, username))
         return Credentials(username, secret.decode("utf-8"))
 
     def list(self) -> dict[str, str]:
         try:
             doc = self._load()
+            if doc is not None:
+                self._refuse_foreign_source(doc)
         except StoreError as exc:
             log.log(f"list: {exc}")
             return {}
@@ -151,9 +280,9 @@ class EncryptedFileStore(Backend):
         except StoreError as exc:
             return [*rows, ("problem", str(exc))]
         if doc is not None:
-            header = doc["key"]
-            assert isinstance(header, dict)
-            rows.append(("file key", str(header.get("source"))))
+            rows.append(("file key", str(self._header(doc).get("source"))))
+            rows.append(("store format", "2" if self._format(doc) == FORMAT else
+                         "1 (header not authenticated; the next store migrates it)"))
             found = find_entry(self._entries(doc), key)
             rows.append(("entry", found if found is not None else "none stored"))
         else:
@@ -163,10 +292,10 @@ class EncryptedFileStore(Backend):
     # -- writing ---------------------------------------------------------------------------------
     def _new_doc(self) -> tuple[Doc, bytes]:
         header: dict[str, object]
-        passphrase = os.environ.get("SWITCHBOARD_PASSPHRASE")
-        if passphrase:
-            salt = os.urandom(16)
-            key = crypto.derive_key(passphrase, salt)
+        secret = passphrase()
+        if secret:
+            salt = os.urandom(SALT_BYTES)
+            key = crypto.derive_key(secret, salt)
             header = {"source": "passphrase", "kdf": "scrypt", "salt": crypto.b64(salt),
                       "n": crypto.SCRYPT_N, "r": crypto.SCRYPT_R, "p": crypto.SCRYPT_P}
         elif keychain.backend() is not None:
@@ -187,16 +316,46 @@ class EncryptedFileStore(Backend):
                 fsutil.atomic_write(self.key_path, key)
             header = {"source": "keyfile"}
         doc: Doc = {"format": FORMAT, "key": header,
-                    "check": crypto.seal(key, crypto.CHECK_PLAINTEXT, crypto.CHECK_AAD), "entries": {}}
+                    "check": crypto.seal(key, crypto.CHECK_PLAINTEXT, check_aad(FORMAT, header)), "entries": {}}
         return doc, key
 
     def _key_for_write(self, doc: Doc) -> bytes:
+        """The file key, once the store's check proves it is the key the store was made with."""
         key = self._file_key(doc)
         check = doc.get("check")
-        if not isinstance(check, str) or crypto.open_sealed(key, check, crypto.CHECK_AAD) != crypto.CHECK_PLAINTEXT:
+        try:
+            aad = check_aad(self._format(doc), self._header(doc))
+        except ValueError:
+            raise self._damaged_header() from None
+        if not isinstance(check, str) or crypto.open_sealed(key, check, aad) != crypto.CHECK_PLAINTEXT:
             raise StoreError(f"the key does not open {self.path} (wrong SWITCHBOARD_PASSPHRASE?); "
                              "nothing was written")
         return key
+
+    def _migrated(self, doc: Doc, key: bytes) -> Doc:
+        """A format 1 store (whose check `key` opened) as format 2: the same header, key and entries."""
+        header = dict(self._header(doc))
+        try:
+            check = crypto.seal(key, crypto.CHECK_PLAINTEXT, check_aad(FORMAT, header))
+        except ValueError:
+            raise self._damaged_header() from None
+        entries: Entries = {}
+        for raw, entry in self._entries(doc).items():
+            username, sealed = (entry.get("username"), entry.get("secret")) if isinstance(entry, dict) else (None, None)
+            if not isinstance(username, str) or not isinstance(sealed, str):
+                entries[raw] = entry
+                continue
+            try:
+                plain = crypto.open_sealed(key, sealed, entry_aad(FORMAT_V1, header, raw, username))
+            except StoreError:
+                log.log(f"migrating {self.path}: the entry for {raw} does not open; kept as it was")
+                entries[raw] = entry
+                continue
+            entries[raw] = {"username": username, "secret": crypto.seal(key, plain, entry_aad(FORMAT, header, raw,
+                                                                                              username)),
+                            "stored": entry.get("stored", 0.0)}
+        log.log(f"migrated {self.path} to {FORMAT} (authenticated header)")
+        return {"format": FORMAT, "key": header, "check": check, "entries": entries}
 
     def _write(self, doc: Doc) -> None:
         import json
@@ -218,9 +377,10 @@ class EncryptedFileStore(Backend):
                 doc, file_key = self._new_doc()
             else:
                 file_key = self._key_for_write(doc)
-            sealed = crypto.seal(file_key, creds.secret.encode("utf-8"), _aad(key.raw, creds.username))
-            self._entries(doc)[key.raw] = {"username": creds.username, "secret": sealed,
-                                           "canonical": key.canonical, "stored": time.time()}
+                if self._format(doc) == FORMAT_V1:
+                    doc = self._migrated(doc, file_key)
+            sealed = crypto.seal(file_key, creds.secret.encode("utf-8"), self._aad(doc, key.raw, creds.username))
+            self._entries(doc)[key.raw] = {"username": creds.username, "secret": sealed, "stored": time.time()}
             self._write(doc)
 
     def erase(self, key: RegistryKey) -> None:
@@ -231,9 +391,10 @@ class EncryptedFileStore(Backend):
             doc = self._load()
             if doc is None:
                 return
+            self._refuse_foreign_source(doc)
             entries = self._entries(doc)
-            doomed = [raw for raw, entry in entries.items() if raw == key.raw or (
-                key.canonical is not None and isinstance(entry, dict) and entry.get("canonical") == key.canonical)]
+            doomed = [raw for raw in entries if raw == key.raw or (
+                key.canonical is not None and canonical(raw) == key.canonical)]
             if doomed:
                 for raw in doomed:
                     del entries[raw]

@@ -2,8 +2,10 @@
 
 One keychain item per registry key (service `docker-credential-switchboard`, account = the key, value =
 JSON with Username and Secret). keyring cannot enumerate items, so a small index file in the data folder
-(no secrets: keys, usernames, canonical spellings) serves `list` and alias lookups; it is rewritten under
-the store lock. If the index is lost, exact keys still answer straight from the keychain.
+(no secrets: keys, usernames) serves `list` and alias lookups; it is rewritten under the store lock. If the
+index is lost, exact keys still answer straight from the keychain. The index also holds each key's canonical
+spelling, for older versions that read it; this one never does: alias lookups and erase by alias recompute
+it from the key (file_store.canonical), so an edited index cannot point one registry's item at another host.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from .. import fastjson, fsutil, keychain, log
 from ..errors import CredentialsNotFound, StoreError
 from ..hosts import RegistryKey
 from .base import Backend, Credentials, Rows
-from .file_store import Entries, find_entry
+from .file_store import Entries, canonical, find_entry
 
 
 class KeyringStore(Backend):
@@ -81,14 +83,15 @@ class KeyringStore(Backend):
                         "secrets" if sys.platform == "win32" else "unlock the keychain, or set SWITCHBOARD_STORE=file")
                 raise StoreError(f"the keychain refused the secret ({type(exc).__name__}); {hint}") from None
             index = self._index()
+            # "canonical" is for older versions only: this one recomputes it (see the module docstring)
             index[key.raw] = {"username": creds.username, "canonical": key.canonical, "stored": time.time()}
             self._write_index(index)
 
     def erase(self, key: RegistryKey) -> None:
         with fsutil.FileLock(self.lock_path) if os.path.isdir(self.folder) else _NoLock():
             index = self._index()
-            doomed = {raw for raw, entry in index.items() if raw == key.raw or (
-                key.canonical is not None and entry.get("canonical") == key.canonical)}
+            doomed = {raw for raw in index if raw == key.raw or (
+                key.canonical is not None and canonical(raw) == key.canonical)}
             doomed.add(key.raw)
             for raw in doomed:
                 try:
