@@ -13,9 +13,18 @@ import sys
 import time
 
 
+def falsy(value: str) -> bool:
+    """Whether a switch's value turns it off: "", "0", "false", "no" or "off", in any case.
+
+    The launcher (packaging/launcher/launcher.c falsy) reads SWITCHBOARD_DEBUG and SWITCHBOARD_FASTPATH the
+    same way, ASCII case only; tests/test_fastpath.py holds both to every spelling.
+    """
+    return value.isascii() and value.lower() in ("", "0", "false", "no", "off")
+
+
 def debug_enabled() -> bool:
-    """Whether `SWITCHBOARD_DEBUG` asks for diagnostics (and tracebacks) on stderr."""
-    return os.environ.get("SWITCHBOARD_DEBUG", "") not in ("", "0", "false", "no")
+    """Whether `SWITCHBOARD_DEBUG` asks for diagnostics (and tracebacks) on stderr: set and not `falsy`."""
+    return not falsy(os.environ.get("SWITCHBOARD_DEBUG", ""))
 
 
 def redact(text: str) -> str:

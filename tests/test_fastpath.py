@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -80,6 +82,27 @@ def get(launcher: str, host: str = HOST, env: dict[str, str] | None = None) -> s
         return result.out.strip()
     secret: str = result.json()["Secret"]
     return secret
+
+
+def fingerprint(host: str, env: Mapping[str, str]) -> str:
+    """The record name the launcher computes for a `get` of `host` under `env` (launcher.c fingerprint)."""
+    from helper import __version__, envrules
+
+    key = host.encode()
+    data = [b"docker-credential-switchboard fingerprint/1\0", __version__.encode() + b"\0",
+            f"uid={os.geteuid()}\0key={len(key)}\0".encode(), key]
+    for name in sorted((name for name in env if envrules.fingerprinted(name)), key=os.fsencode):
+        shown = "<set>" if envrules.secret_name(name) else env[name]
+        data.append(b"\0" + os.fsencode(f"{name}={shown}"))
+    return hashlib.sha256(b"".join(data)).hexdigest()
+
+
+def copy_record(record: Path, name: str) -> None:
+    """A copy of `record` (private, as the launcher wants it) under the fingerprint `name`."""
+    until, deps, answer = parse(record)
+    fd = os.open(record.parent / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, fastpath.render(name, answer, until, deps))
+    os.close(fd)
 
 
 def warm(launcher: str, home: Path) -> Path:
@@ -267,15 +290,54 @@ def test_a_damaged_or_unsafe_record_is_never_served(launcher: str, token_route: 
     assert get(launcher) == "minted-secret"
 
 
-@pytest.mark.parametrize("setting", [("SWITCHBOARD_FASTPATH", "0"), ("SWITCHBOARD_FASTPATH", "off"),
-                                     ("SWITCHBOARD_DEBUG", "1"), ("SWITCHBOARD_LOG", "log")])
+OFF_SPELLINGS = ("", "0", "false", "False", "FALSE", "fAlSe", "no", "No", "NO", "nO", "off", "Off", "OFF", "oFf")
+ON_SPELLINGS = ("1", "true", "True", "yes", "on", "ON", "2", "offf", " off", "nope")
+
+
+@pytest.mark.parametrize("setting", [*(("SWITCHBOARD_FASTPATH", off) for off in OFF_SPELLINGS),
+                                     *(("SWITCHBOARD_DEBUG", on) for on in ON_SPELLINGS),
+                                     ("SWITCHBOARD_LOG", "log")], ids="=".join)
 def test_switches_that_send_every_get_to_python(launcher: str, token_route: Path, isolated_home: Path,
                                                 tmp_path: Path, setting: tuple[str, str]) -> None:
-    forge(warm(launcher, isolated_home))
+    record = warm(launcher, isolated_home)
+    assert record.name == fingerprint(HOST, os.environ)  # the copy below agrees with the launcher
+    forge(record)
     name, value = setting
     env = dict(os.environ, **{name: str(tmp_path / value) if name == "SWITCHBOARD_LOG" else value})
+    # the switch is fingerprinted too: the forged record, under the name this call's fingerprint gives it,
+    # is what a launcher that ignored the switch would serve
+    control = dict(os.environ, **{name: {"SWITCHBOARD_FASTPATH": "1", "SWITCHBOARD_DEBUG": "0"}.get(name, "")})
+    for each in (env, control):
+        copy_record(record, fingerprint(HOST, each))
+    assert get(launcher, env=control) == FORGED  # the control: a switch left on serves the copy
     result = run_helper("get", HOST, env=env, executable=launcher)
     assert result.code == 0 and result.json()["Secret"] == "minted-secret"
+
+
+@pytest.mark.parametrize("setting", [*(("SWITCHBOARD_FASTPATH", on) for on in ON_SPELLINGS),
+                                     *(("SWITCHBOARD_DEBUG", off) for off in OFF_SPELLINGS)], ids="=".join)
+def test_switches_that_leave_the_launcher_on(launcher: str, token_route: Path, isolated_home: Path,
+                                             setting: tuple[str, str]) -> None:
+    # the same spellings read the other way: the launcher and helper/log.py agree on every one
+    name, value = setting
+    env = dict(os.environ, **{name: value})
+    assert get(launcher, env=env) == "minted-secret"  # its own fingerprint: Python answers and records
+    (record,) = records(isolated_home)
+    forge(record)
+    assert get(launcher, env=env) == FORGED
+
+
+@pytest.mark.parametrize("value", [None, *OFF_SPELLINGS, *ON_SPELLINGS])
+def test_debug_reads_its_value_as_the_launcher_does(monkeypatch: pytest.MonkeyPatch, value: str | None) -> None:
+    from helper import log
+
+    if value is None:
+        monkeypatch.delenv("SWITCHBOARD_DEBUG", raising=False)
+    else:
+        monkeypatch.setenv("SWITCHBOARD_DEBUG", value)
+    assert log.debug_enabled() is (value in ON_SPELLINGS)
+    if value is not None:
+        assert log.falsy(value) is (value in OFF_SPELLINGS)
 
 
 def test_store_and_erase_forget_every_record(launcher: str, token_route: Path, isolated_home: Path) -> None:
@@ -360,6 +422,76 @@ def test_secret_named_variables_count_by_presence(launcher: str, token_route: Pa
             forge(each)
         assert get(launcher, env=dict(env, **{name: "/one"})) == FORGED, name
         assert get(launcher, env=dict(env, **{name: "/two"})) == "minted-secret", name
+
+
+# ---- file systems whose stat() may be stale ---------------------------------------------------------
+
+
+@pytest.fixture
+def fuse_folder(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a FUSE file system (fuse-overlayfs over folders in tmp_path), unmounted afterwards."""
+    tool = require_tool("fuse-overlayfs")
+    base = tmp_path / "fuse"
+    for name in ("lower", "upper", "work", "mnt"):
+        (base / name).mkdir(parents=True)
+    options = f"lowerdir={base / 'lower'},upperdir={base / 'upper'},workdir={base / 'work'}"
+    mounted = subprocess.run([tool, "-o", options, str(base / "mnt")], capture_output=True, text=True, timeout=30,
+                             check=False)
+    if mounted.returncode != 0 or not os.path.ismount(base / "mnt"):
+        reason = f"cannot mount a FUSE file system here: {mounted.stderr.strip() or mounted.returncode}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true forbids skipping: the launcher's FUSE refusal must be tested)")
+        pytest.skip(reason)
+    try:
+        yield base / "mnt"
+    finally:
+        unmount = shutil.which("fusermount3") or shutil.which("fusermount")
+        for command in ([unmount, "-u"] if unmount else ["umount"], ["umount", "-l"]):
+            if os.path.ismount(base / "mnt"):
+                subprocess.run([*command, str(base / "mnt")], capture_output=True, check=False, timeout=30)
+
+
+def folder_on(where: str, fuse: Path, tmp_path: Path) -> Path:
+    folder = fuse if where == "fuse" else tmp_path / "local"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@pytest.mark.parametrize("where", ["local", "fuse"])
+def test_records_in_a_cache_folder_on_fuse_are_never_served(launcher: str, token_route: Path, tmp_path: Path,
+                                                            fuse_folder: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            where: str) -> None:
+    # FUSE (sshfs, gcsfuse, virtiofs, ...) and network file systems answer stat() from a client-side cache
+    # that another machine's change does not reach: the launcher hands such records to Python
+    cache = folder_on(where, fuse_folder, tmp_path) / "cache"
+    monkeypatch.setenv("SWITCHBOARD_CACHE_DIR", str(cache))
+    assert get(launcher) == "minted-secret"
+    (record,) = sorted((cache / "fast").iterdir())  # Python wrote it, wherever the cache is
+    forge(record)
+    assert get(launcher) == (FORGED if where == "local" else "minted-secret")
+
+
+@pytest.mark.parametrize("where", ["local", "fuse"])
+def test_a_routes_file_on_fuse_is_never_trusted(launcher: str, tmp_path: Path, isolated_home: Path,
+                                                fuse_folder: Path, monkeypatch: pytest.MonkeyPatch,
+                                                where: str) -> None:
+    routes = exec_route(folder_on(where, fuse_folder, tmp_path) / "routes.toml", "echo minted-secret")
+    monkeypatch.setenv("SWITCHBOARD_CONFIG", str(routes))
+    forge(warm(launcher, isolated_home))  # the cache is local: only the pinned routes file is on FUSE
+    assert get(launcher) == (FORGED if where == "local" else "minted-secret")
+
+
+@pytest.mark.parametrize("where", ["local", "fuse"])
+def test_an_absent_pinned_file_on_fuse_is_never_trusted(launcher: str, token_route: Path, tmp_path: Path,
+                                                        isolated_home: Path, fuse_folder: Path, where: str) -> None:
+    # a file the answer depends on by its absence ("-"): its folder's file system decides, since another
+    # machine may create it there unseen (a cached negative lookup)
+    record = warm(launcher, isolated_home)
+    until, deps, answer = parse(record)
+    absent = folder_on(where, fuse_folder, tmp_path) / "not-yet" / "identity.json"
+    record.write_bytes(fastpath.render(record.name, answer, until, [*deps, (str(absent), "-")]))
+    forge(record)
+    assert get(launcher) == (FORGED if where == "local" else "minted-secret")
 
 
 # ---- stdin reaches Python intact --------------------------------------------------------------------

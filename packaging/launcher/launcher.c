@@ -10,7 +10,7 @@
  * has not decided before; the record format and the rules are in helper/fastpath.py.
  *
  * On a `get` (argv exactly `get`, not disabled by SWITCHBOARD_FASTPATH=0, no SWITCHBOARD_DEBUG and no
- * SWITCHBOARD_LOG, which must see every call), it:
+ * SWITCHBOARD_LOG, which must see every call; "", 0, false, no and off in any case turn a switch off), it:
  *  1. reads stdin to EOF (at most MAX_KEY bytes; more is never a registry, and goes to Python);
  *  2. hashes a fingerprint of everything the Python helper's answer can depend on, apart from files:
  *     the version, the effective uid, the stdin bytes, and the environment variables named in
@@ -20,7 +20,8 @@
  *     and private (no symlink, no FIFO, one link), the record names this fingerprint, is well-formed and
  *     not past its serve-until time, every file it depends on (the routes file, the token cache entry it
  *     copies, ...) has the same stat signature as when it was written, and its answer matches its
- *     length and checksum.
+ *     length and checksum; and none of them (folder, record, files) is on a network or FUSE file system,
+ *     whose stat() may answer from a cache that another machine's change has not reached (remote_kind()).
  * Otherwise it execs switchboard-core with the same argv, stdin replayed through a pipe, and
  * SWITCHBOARD_FAST_RECORD=<fingerprint> so that the Python helper may write the record.
  *
@@ -38,6 +39,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#if defined(__linux__)
+#include <sys/vfs.h> /* statfs, fstatfs */
+#elif defined(__APPLE__)
+#include <sys/param.h>
+#include <sys/mount.h> /* statfs, fstatfs, f_fstypename */
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -75,19 +82,41 @@ static void fail(const char *what, const char *detail)
     exit(1);
 }
 
-/* helper/log.py's reading of SWITCHBOARD_DEBUG: anything but unset, "", "0", "false" and "no" */
-static int truthy(const char *value)
+/* Whether a and b are equal ignoring ASCII case (not strcasecmp: no locale may widen what matches). */
+static int same_ascii_word(const char *a, const char *b)
 {
-    return value && *value && strcmp(value, "0") != 0 && strcmp(value, "false") != 0 && strcmp(value, "no") != 0;
+    for (;; a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z') {
+            x = (unsigned char)(x - 'A' + 'a');
+        }
+        if (y >= 'A' && y <= 'Z') {
+            y = (unsigned char)(y - 'A' + 'a');
+        }
+        if (x != y) {
+            return 0;
+        }
+        if (x == '\0') {
+            return 1;
+        }
+    }
 }
 
-/* Off with SWITCHBOARD_FASTPATH=0 (or false, no, off, empty); and whenever the Python helper is asked to log every call. */
+/* helper/log.py falsy(): a switch's value that turns it off, "", "0", "false", "no" or "off" in any case */
+static int falsy(const char *value)
+{
+    return !*value || same_ascii_word(value, "0") || same_ascii_word(value, "false") ||
+           same_ascii_word(value, "no") || same_ascii_word(value, "off");
+}
+
+/* Off when SWITCHBOARD_FASTPATH is set and falsy; and whenever the Python helper is asked to log every call:
+ * SWITCHBOARD_DEBUG set and not falsy (helper/log.py debug_enabled), or SWITCHBOARD_LOG set and not empty. */
 static int fast_path_wanted(void)
 {
     const char *wanted = getenv("SWITCHBOARD_FASTPATH");
+    const char *debug = getenv("SWITCHBOARD_DEBUG");
     const char *log = getenv("SWITCHBOARD_LOG");
-    int on = !wanted || (truthy(wanted) && strcmp(wanted, "off") != 0);
-    return on && !truthy(getenv("SWITCHBOARD_DEBUG")) && !(log && *log);
+    return !(wanted && falsy(wanted)) && !(debug && !falsy(debug)) && !(log && *log);
 }
 
 static int write_all(int fd, const char *data, size_t size)
@@ -314,6 +343,129 @@ static int fingerprint(const char *key, size_t key_size, char hex[65])
     return 0;
 }
 
+/* ---- file systems whose stat() may be stale ------------------------------------------------------ */
+
+/* Whether a file system of this kind may answer stat() from a client-side cache that a change made
+ * elsewhere has not reached: NFS (attribute cache, acregmin 3 s to acdirmax 60 s, and cached negative
+ * lookups), SMB/CIFS (actimeo, 1 s by default), FUSE (attr_timeout and entry_timeout, set by the server:
+ * sshfs, gcsfuse, s3fs, rclone, GlusterFS, virtiofs of Docker Desktop and VMs), 9p (WSL2's Windows
+ * drives, VM shares with cache=loose), host-shared folders (VirtualBox, Parallels, old VMware), and the
+ * distributed and cluster file systems (AFS, Coda, Ceph, Lustre, GPFS, BeeGFS, OrangeFS, PanFS, StorNext,
+ * IBRIX, ACFS, GFS2, OCFS2), whose coherence rests on mount options, leases or lock managers this program
+ * cannot see. Python rereads such a file on every call, so a record that trusted the cached stat() could
+ * serve the answer of routes (or a token entry) another machine has replaced. A deny list, not an allow list: local file systems (ext4,
+ * xfs, btrfs, zfs, tmpfs, overlayfs of a container, ...) keep the fast path, and a refusal costs one
+ * start of the Python helper, never a wrong answer. Known gap: an overlayfs whose lower layer is one of
+ * these reports overlayfs. */
+#if defined(__linux__)
+static const unsigned long REMOTE_FS_MAGIC[] = {
+    0x6969UL,     /* NFS_SUPER_MAGIC (v2, v3, v4) */
+    0x517BUL,     /* SMB_SUPER_MAGIC (the old smbfs) */
+    0xFF534D42UL, /* CIFS_SUPER_MAGIC */
+    0xFE534D42UL, /* SMB2_SUPER_MAGIC */
+    0x65735546UL, /* FUSE_SUPER_MAGIC: fuse, fuseblk, virtiofs */
+    0x01021997UL, /* V9FS_MAGIC: 9p */
+    0x564CUL,     /* NCP_SUPER_MAGIC (NetWare) */
+    0x5346414FUL, /* AFS_SUPER_MAGIC (OpenAFS) */
+    0x6B414653UL, /* AFS_FS_MAGIC (kAFS) */
+    0x73757245UL, /* CODA_SUPER_MAGIC */
+    0x00C36400UL, /* CEPH_SUPER_MAGIC */
+    0x0BD00BD0UL, /* LUSTRE_SUPER_MAGIC */
+    0x47504653UL, /* GPFS_SUPER_MAGIC (IBM Storage Scale) */
+    0x19830326UL, /* BEEGFS_SUPER_MAGIC */
+    0x20030528UL, /* ORANGEFS_SUPER_MAGIC (OrangeFS, PVFS2) */
+    0xAAD7AAEAUL, /* PANFS_SUPER_MAGIC */
+    0xBEEFDEADUL, /* SNFS_SUPER_MAGIC (StorNext) */
+    0x013111A8UL, /* IBRIX_SUPER_MAGIC */
+    0x61636673UL, /* ACFS_SUPER_MAGIC (Oracle ACFS) */
+    0x01161970UL, /* GFS2_MAGIC */
+    0x7461636FUL, /* OCFS2_SUPER_MAGIC */
+    0x786F4256UL, /* VBOXSF_SUPER_MAGIC (VirtualBox shared folders) */
+    0xBACBACBCUL, /* VMHGFS_SUPER_MAGIC (VMware's kernel module; its successor is FUSE) */
+    0x7C7C6673UL, /* PRL_FS_MAGIC (Parallels shared folders) */
+};
+
+static int remote_kind(const struct statfs *fs)
+{
+    /* f_type is a signed word on most ABIs: compare its low 32 bits, where the kernel puts the magic */
+    unsigned long type = (unsigned long)fs->f_type & 0xFFFFFFFFUL;
+    for (size_t i = 0; i < sizeof REMOTE_FS_MAGIC / sizeof REMOTE_FS_MAGIC[0]; i++) {
+        if (type == REMOTE_FS_MAGIC[i]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+#elif defined(__APPLE__)
+/* f_fstypename: exact names, and prefixes for the FUSE families (macfuse, osxfuse, fusefs, fuse-t) */
+static const char *const REMOTE_FS_NAMES[] = {"nfs", "smbfs", "afpfs", "webdav", "ftp", NULL};
+static const char *const REMOTE_FS_PREFIXES[] = {"fuse", "macfuse", "osxfuse", NULL};
+
+static int remote_kind(const struct statfs *fs)
+{
+    for (int i = 0; REMOTE_FS_NAMES[i]; i++) {
+        if (strcmp(fs->f_fstypename, REMOTE_FS_NAMES[i]) == 0) {
+            return 1;
+        }
+    }
+    for (int i = 0; REMOTE_FS_PREFIXES[i]; i++) {
+        if (strncmp(fs->f_fstypename, REMOTE_FS_PREFIXES[i], strlen(REMOTE_FS_PREFIXES[i])) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+#endif
+
+/* Whether the open file fd is on such a file system; 1 too when that cannot be known. */
+static int remote_fd(int fd)
+{
+#if defined(__linux__) || defined(__APPLE__)
+    struct statfs fs;
+    return fstatfs(fd, &fs) != 0 || remote_kind(&fs);
+#else
+    (void)fd;
+    return 1; /* no way to tell here: every record goes to Python */
+#endif
+}
+
+/* Whether path is on such a file system; 1 too when that cannot be known. A path that does not exist
+ * is judged by its nearest existing folder: that is where another machine would create it, unseen
+ * behind a cached negative lookup. */
+static int remote_path(const char *path)
+{
+#if defined(__linux__) || defined(__APPLE__)
+    char at[PATH_MAX];
+    struct statfs fs;
+    if (snprintf(at, sizeof at, "%s", path) >= (int)sizeof at) {
+        return 1;
+    }
+    while (statfs(at, &fs) != 0) {
+        char *slash = strrchr(at, '/');
+        if (errno != ENOENT && errno != ENOTDIR) {
+            return 1;
+        }
+        if (!slash) {
+            if (strcmp(at, ".") == 0) {
+                return 1;
+            }
+            snprintf(at, sizeof at, "."); /* a relative name: the working folder */
+        } else if (slash == at) {
+            if (at[1] == '\0') {
+                return 1; /* "/" itself is not there: nothing to judge */
+            }
+            at[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+    }
+    return remote_kind(&fs);
+#else
+    (void)path;
+    return 1;
+#endif
+}
+
 /* ---- the record ------------------------------------------------------------------------------- */
 
 /* A file's stat signature as helper/fastpath.py writes it: dev:ino:size:mtime_ns:ctime_ns, "-" when
@@ -379,7 +531,7 @@ static void serve(const char *folder, const char *name)
     if (dir < 0) {
         return;
     }
-    if (!private_to_us(dir, 022)) {
+    if (!private_to_us(dir, 022) || remote_fd(dir)) {
         close(dir);
         return;
     }
@@ -391,7 +543,7 @@ static void serve(const char *folder, const char *name)
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || !private_to_us(fd, 077) ||
-        st.st_size > MAX_RECORD) {
+        st.st_size > MAX_RECORD || remote_fd(fd)) {
         close(fd);
         return;
     }
@@ -430,7 +582,7 @@ static void serve(const char *folder, const char *name)
         char *dep = next_line(&at, end);
         char *want = next_line(&at, end);
         char have[128];
-        if (!dep || !want || signature(dep, have, sizeof have) != 0 || strcmp(have, want) != 0) {
+        if (!dep || !want || remote_path(dep) || signature(dep, have, sizeof have) != 0 || strcmp(have, want) != 0) {
             return;
         }
     }
