@@ -61,5 +61,5 @@ def run() -> None:
 class _Empty:
     """Stands in for a closed stdin (a service started with no stdin at all)."""
 
-    def read(self) -> bytes:
+    def read(self, size: int = -1) -> bytes:
         return b""

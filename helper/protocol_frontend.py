@@ -101,7 +101,7 @@ def _protocol(action: str, stdin: IO[bytes], stdout: IO[str], record: FastRecord
             board = Switchboard(Config(None, [], None))
         stdout.write(protocol.format_list(board.list()))
         return 0
-    data = stdin.read()
+    data = stdin.read(protocol.MAX_INPUT + 1)  # never more: one byte past the cap is enough to refuse it
     if action == "store":
         server, creds = protocol.parse_store(data)
         Switchboard().store(hosts.parse(server), creds)

@@ -4,7 +4,9 @@ Plain HTTP (urllib, http.client), not azure-identity or MSAL: they pull in `requ
 and `azure-core`, hundreds of milliseconds of imports and megabytes in every PyInstaller build, for what
 is two or three form POSTs and a GET. urllib honours `https_proxy`/`no_proxy` and `SSL_CERT_FILE` (so a
 corporate proxy and CA work); managed-identity endpoints are link-local or localhost and are called
-without a proxy, as azure-identity does. Nothing network-related is imported until a token must be fetched:
+without a proxy, as azure-identity does. A POST over plain http (allowed to a loopback authority only) or
+to a loopback host never goes through a proxy, whatever `http_proxy` and `no_proxy` say: the proxy would
+read the client secret in clear. Nothing network-related is imported until a token must be fetched:
 a cache hit imports no `urllib`, `http.client` or `ssl`. Every call is bounded (2 s to reach a
 managed-identity endpoint, 10 s per connect or read) and never retried: the person waiting on the pull
 pays for every retry, and a failed refresh keeps serving a still-valid cached token.
@@ -104,8 +106,23 @@ def json_field(body: bytes, field: str, what: str) -> str:
     return value
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    """urllib with the environment's proxies and CA, and redirects refused (a token never follows one)."""
+def direct(url: str) -> bool:
+    """Whether `url` is called without a proxy: plain http (a proxy would read the form, client secret and
+    all, in clear) and loopback (a proxy's loopback is not ours; `AZURE_AUTHORITY_HOST=http://127.0.0.1:...`)."""
+    import ipaddress
+
+    scheme, host, _, _ = split_url(url, "URL")
+    if scheme == "http" or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    """urllib with the environment's CA, its proxies unless `direct(url)`, and redirects refused (a token
+    never follows one)."""
     import urllib.request
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -113,6 +130,8 @@ def _opener() -> urllib.request.OpenerDirector:
                              headers: HTTPMessage, newurl: str) -> urllib.request.Request | None:
             return None  # the 3xx is then raised as an HTTPError
 
+    if direct(url):  # an explicit ProxyHandler replaces urllib's default one, which reads http(s)_proxy
+        return urllib.request.build_opener(NoRedirect, urllib.request.ProxyHandler({}))
     return urllib.request.build_opener(NoRedirect)
 
 
@@ -131,7 +150,7 @@ def post_form(url: str, form: dict[str, str], what: str, secrets: tuple[str, ...
         headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
                  "User-Agent": _user_agent()})
     try:
-        with _opener().open(request, timeout=TIMEOUT_S) as response:
+        with _opener(url).open(request, timeout=TIMEOUT_S) as response:
             body: bytes = response.read(MAX_BODY)
             return body
     except urllib.error.HTTPError as exc:

@@ -1,5 +1,6 @@
 """Delegate a route to another credential helper (`docker-credential-osxkeychain`, `-wincred`, `-pass`,
-`-desktop`, ...): same protocol, stdin passed through, its answer passed back, bounded by a timeout.
+`-desktop`, ...): same protocol, stdin passed through, its answer passed back, bounded by a timeout and
+by 1 MiB of answer (`procs`: past either, its process group is killed and the call fails with one line).
 
 Route parameters: `helper` (the suffix, or an absolute path) and `timeout` (seconds, default 10).
 """

@@ -1,7 +1,8 @@
 """`exec`: a command (an argv list, no shell) that prints a secret, or a JSON object with `Username`,
 `Secret` and an optional `ExpiresAt` (epoch seconds or RFC 3339). The registry key arrives on its stdin
 (as a credential helper's would) and in `SWITCHBOARD_REGISTRY`; it runs under a timeout in its own
-process group. Its answer is cached until `ExpiresAt`, else for the route's `ttl` seconds, else not at all.
+process group, and past 1 MiB of output that group is killed (`procs`). Any failure is logged and answered
+not-found. Its answer is cached until `ExpiresAt`, else for the route's `ttl` seconds, else not at all.
 """
 
 from __future__ import annotations

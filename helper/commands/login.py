@@ -45,7 +45,12 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str]) -> int:
 
 def _read_password(args: argparse.Namespace, stdin: IO[bytes]) -> str:
     if args.password_stdin:
-        secret = stdin.read().decode("utf-8", "strict").rstrip("\r\n")
+        from ..protocol import MAX_INPUT
+
+        raw = stdin.read(MAX_INPUT + 1)  # bounded like a `store` payload: one byte past the cap refuses it
+        if len(raw) > MAX_INPUT:
+            raise UsageError(f"--password-stdin: the password is larger than {MAX_INPUT // (1024 * 1024)} MiB")
+        secret = raw.decode("utf-8", "strict").rstrip("\r\n")
         if not secret:
             raise UsageError("--password-stdin: nothing was read from stdin")
         return secret
