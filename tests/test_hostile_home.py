@@ -248,7 +248,15 @@ def test_root_never_runs_the_exec_command_of_a_routes_file_she_could_write(
     elif attack == "world-writable":
         routes.chmod(0o666)
     else:
-        os.chown(folder, other_user, -1)
+        # her folder from the start, holding a copy (a record the standalone launcher wrote for root's own
+        # folder pins the file, not the folders above it: a folder handed to her afterwards, which only root
+        # can do, is not seen by the launcher; the README says so)
+        theirs = tmp_path / "hers"
+        theirs.mkdir()
+        (theirs / "routes.toml").write_bytes(routes.read_bytes())
+        os.chown(theirs, other_user, -1)
+        routes = theirs / "routes.toml"
+        monkeypatch.setenv("SWITCHBOARD_CONFIG", str(routes))
     out = one_line_error(run_helper("get", HOST), str(routes), "SWITCHBOARD_CONFIG", "sudo -H")
     assert ("is owned by uid" if attack != "world-writable" else "writable by other users") in out
     assert not marker.exists()
