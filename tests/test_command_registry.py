@@ -72,10 +72,15 @@ def help_lines() -> list[str]:
     return result.out.splitlines()
 
 
+def column() -> int:
+    """The help's name column: two spaces wider than the longest action or command word, at least 10."""
+    return max(10, 2 + max(len(word) for word in [*ACTIONS, *(row.name for row in commands.COMMANDS)]))
+
+
 def test_a_command_made_of_one_module_and_one_row_is_in_the_help_and_runs(greet: Command) -> None:
     lines = help_lines()
     assert f"       {NAME} greet [--shout] name" in lines
-    assert f"  greet     {GREET_SUMMARY}" in lines
+    assert f"  {'greet'.ljust(column() - 1)} {GREET_SUMMARY}" in lines
     own = call(["greet", "--help"])
     assert own.code == 0 and own.out.startswith(f"usage: {NAME} greet [-h] [--shout] name")
     assert "Says hello to NAME" in own.out and "--shout" in own.out and "in capitals" in own.out
@@ -128,10 +133,10 @@ def test_the_help_lists_every_command_of_the_table_and_only_those(monkeypatch: p
     lines = help_lines()
     assert lines[0] == USAGE
     for row in commands.COMMANDS:
-        assert f"  {row.name.ljust(9)} {row.summary}" in lines
+        assert f"  {row.name.ljust(column() - 1)} {row.summary}" in lines
         assert any(line.startswith(f"       {NAME} {row.name}") for line in lines), row.name
     for action, summary in ACTIONS.items():
-        assert f"  {action.ljust(9)} {summary}" in lines
+        assert f"  {action.ljust(column() - 1)} {summary}" in lines
     monkeypatch.setattr(commands, "COMMANDS", tuple(row for row in commands.COMMANDS if row.name != "routes"))
     assert not [line for line in help_lines() if "routes" in line.split()]
 

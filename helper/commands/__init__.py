@@ -78,11 +78,23 @@ def _routes() -> CommandModule:
     return routes
 
 
+def _import() -> CommandModule:
+    from . import import_cmd
+    return import_cmd
+
+
+def _configure() -> CommandModule:
+    from . import configure
+    return configure
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("login", "store credentials for HOST (password from --password-stdin or a no-echo prompt)", _login),
     Command("logout", "forget the credentials of HOST", _logout),
     Command("resolve", "show which route and backend answer HOST, and where the secret would come from", _resolve),
     Command("routes", "show the effective routing table", _routes),
+    Command("configure", "make Docker (config.json) or Podman/Buildah/Skopeo (a drop-in) use this helper", _configure),
+    Command("import", "move the plaintext logins of Docker's and Podman's auth files into the store", _import),
 )
 
 
