@@ -11,12 +11,12 @@ Rules:
 
 from __future__ import annotations
 
-from . import log, paths
+from . import log
 from .backends import registry
 from .backends.base import Backend, Credentials
 from .backends.store import StaticStore, open_store
 from .config import Config
-from .config import load as load_config
+from .config import load_all as load_config
 from .errors import CredentialsNotFound
 from .hosts import RegistryKey
 from .route import RouteSpec
@@ -33,7 +33,7 @@ class Switchboard:
     """One helper invocation's view of the configuration and the static store (opened lazily)."""
 
     def __init__(self, config: Config | None = None, static: StaticStore | None = None) -> None:
-        self.config = config if config is not None else load_config(paths.routes_file())
+        self.config = config if config is not None else load_config()
         self._static = static
 
     @property
@@ -57,15 +57,21 @@ class Switchboard:
     def get(self, key: RegistryKey) -> Credentials:
         """Credentials for `key`, or CredentialsNotFound."""
         route = self.route(key)
-        if route.backend == "store":
-            return self.static.get(key)
         if route.backend == "none":
+            log.log(f"get {key.raw}: route {route.pattern.text if route.pattern else ''} ({route.spec.source}) "
+                    "is anonymous: not-found")
             raise CredentialsNotFound()
+        if route.backend != "store":
+            try:
+                return self.backend(route.spec).get(key)
+            except CredentialsNotFound:
+                log.log(f"get {key.raw}: {route.backend} route has nothing; trying the static store")
         try:
-            return self.backend(route.spec).get(key)
+            return self.static.get(key)
         except CredentialsNotFound:
-            log.log(f"get {key.raw}: {route.backend} route has nothing; trying the static store")
-        return self.static.get(key)
+            looked = ", ".join(dict.fromkeys([key.raw, *key.candidates()]))
+            log.log(f"get {key.raw}: the static store has no entry (looked up: {looked}): not-found")
+            raise
 
     def _writer(self, key: RegistryKey) -> Backend:
         route = self.route(key)

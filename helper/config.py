@@ -10,7 +10,10 @@ backend = "env"
 preset = "ngc"
 ```
 
-A missing file is not an error (the built-in routes apply); `tomllib` is imported only when a file exists.
+Layers: the system-wide routes files (helper/paths.py system_routes_files) under the user's file; the router
+ranks the user's routes over the system ones at equal specificity. A missing file is not an error (the built-in
+routes apply), except a file an environment variable names (`SWITCHBOARD_CONFIG`, `SWITCHBOARD_SYSTEM_CONFIG`):
+a typo there is an error naming the path. `tomllib` is imported only when a file exists.
 Root (euid 0) refuses a routes file that another user owns or can write, or that it reaches through a
 folder another user controls (`fsutil.path_problem`): an `exec` route runs its command as root, so a
 routes file in a HOME that `sudo -E` kept would let that user run anything as root.
@@ -37,14 +40,22 @@ ENV_PRESETS = BACKENDS["env"].params["preset"].choices
 
 
 class Config:
-    """The parsed routes file."""
+    """The parsed routes files: the user's (`path`, `routes`) over the system-wide ones (`system_paths`, `system`)."""
 
-    __slots__ = ("path", "routes", "store_kind")
+    __slots__ = ("path", "routes", "store_kind", "system", "system_paths")
 
-    def __init__(self, path: str | None, routes: list[RouteSpec], store_kind: str | None) -> None:
+    def __init__(self, path: str | None, routes: list[RouteSpec], store_kind: str | None,
+                 system: list[RouteSpec] | None = None, system_paths: list[str] | None = None) -> None:
         self.path = path
         self.routes = routes
         self.store_kind = store_kind
+        self.system = system or []  # every system file's routes, the most important file first
+        self.system_paths = system_paths or []  # the system files in force (present), most important first
+
+    @property
+    def paths(self) -> list[str]:
+        """Every routes file in force, the user's first."""
+        return ([self.path] if self.path else []) + self.system_paths
 
 
 def _header_lines(text: str, header: str) -> list[int]:
@@ -146,11 +157,15 @@ def _root_check(path: str, opened: os.stat_result) -> None:
         raise _refuse_as_root(path, problem)
 
 
-def load(path: str) -> Config:
-    """Load the routes file at `path`; a missing file gives an empty config."""
+def load(path: str, must_exist: str | None = None) -> Config:
+    """Load the routes file at `path`; a missing file gives an empty config, or a ConfigError when `must_exist`
+    names the variable that named the file."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
+        if must_exist:
+            raise ConfigError(f"{path}: no such routes file, and {must_exist} names it; create the file or unset "
+                              f"{must_exist}") from None
         return Config(None, [], None)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the routes file ({exc.strerror}); point SWITCHBOARD_CONFIG "
@@ -181,3 +196,19 @@ def load(path: str) -> Config:
         line = data[: exc.start].count(b"\n") + 1
         raise ConfigError(f"{path}:{line}: not UTF-8 text; save the routes file as UTF-8") from None
     return parse(text, path)
+
+
+def load_all() -> Config:
+    """The user's routes file (`paths.routes_file`) layered over the system-wide ones (`paths.system_routes_files`)."""
+    from . import paths
+
+    user = load(paths.routes_file(), "SWITCHBOARD_CONFIG" if paths.routes_file_named() else None)
+    named_system = bool(os.environ.get("SWITCHBOARD_SYSTEM_CONFIG"))
+    for system_path in paths.system_routes_files():
+        layer = load(system_path, "SWITCHBOARD_SYSTEM_CONFIG" if named_system else None)
+        if layer.path is not None:
+            user.system += layer.routes
+            user.system_paths.append(layer.path)
+            if user.store_kind is None:
+                user.store_kind = layer.store_kind
+    return user

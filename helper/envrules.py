@@ -44,6 +44,11 @@ IRRELEVANT: dict[str, str] = {
     "APPDATA": "Windows only (config folder, gcloud's folder): there is no launcher on Windows",
     "LOCALAPPDATA": "Windows only (data and cache folders): there is no launcher on Windows",
     "PROGRAMDATA": "Windows only (Azure Arc's key folder): there is no launcher on Windows",
+    "CI_REGISTRY": "names the host of the built-in GitLab env preset, which takes only hosts no routes-file, "
+                   "system or cloud built-in route claims: it can move a host from the static store to the env "
+                   "backend, both static, never recorded; never to or from a token route",
+    "DOCKER_CONFIG": "where Docker's config.json is, for the configure and import commands only: never read by a get",
+    "REGISTRY_AUTH_FILE": "Podman's auth file, for the import command only: never read by a get",
     "SYSTEMDRIVE": "Windows only (gcloud's folder without APPDATA): there is no launcher on Windows",
 }
 
@@ -52,9 +57,8 @@ IRRELEVANT: dict[str, str] = {
 DYNAMIC: dict[str, tuple[str, ...] | str] = {
     "paths._folder": ("SWITCHBOARD_DATA_DIR", "SWITCHBOARD_CACHE_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
                       "XDG_CACHE_HOME", "APPDATA", "LOCALAPPDATA"),
-    "backends.env.EnvBackend._username": "the route's username_env: the env backend is static, never recorded",
-    "backends.env.EnvBackend.get": "the route's secret_env: the env backend is static, never recorded",
-    "backends.env.EnvBackend.describe": "the route's secret_env, for `resolve` only, never a `get`",
+    "backends.env._first": "the route's username_env and secret_env, or its preset's variables: the env backend "
+                           "is static, never recorded",
     "backends.aws_identity._expand": "any variable a shared-file path names ($CI_PROJECT_DIR/aws.cfg): then "
                                      "aws_identity pins no file, so no answer is ever recorded",
     "procs.run_child": "the whole environment, passed on to a delegated helper (static, never recorded) or an "

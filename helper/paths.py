@@ -3,8 +3,10 @@
 Linux and other Unix: XDG (`$XDG_CONFIG_HOME`, `$XDG_DATA_HOME`, `$XDG_CACHE_HOME`, defaulting to
 `~/.config`, `~/.local/share`, `~/.cache`). macOS: `~/Library/Application Support` (config, data) and
 `~/Library/Caches`, unless the XDG variable is set. Windows: `%APPDATA%` for config and `%LOCALAPPDATA%`
-for data and cache. `SWITCHBOARD_CONFIG` names the routes file, `SWITCHBOARD_DATA_DIR` the data folder
-and `SWITCHBOARD_CACHE_DIR` the cache folder, for CI images and tests.
+for data and cache. `SWITCHBOARD_CONFIG` names the user's routes file (it replaces only that one: the
+system-wide files still apply), `SWITCHBOARD_SYSTEM_CONFIG` the one system-wide routes file (instead of
+`/etc/xdg/docker-credential-switchboard/routes.toml` and `/etc/docker-credential-switchboard/routes.toml`),
+`SWITCHBOARD_DATA_DIR` the data folder and `SWITCHBOARD_CACHE_DIR` the cache folder, for CI images and tests.
 """
 
 from __future__ import annotations
@@ -36,8 +38,33 @@ def config_dir() -> str:
 
 
 def routes_file() -> str:
-    """The routes file: `$SWITCHBOARD_CONFIG`, else `routes.toml` in the config folder."""
+    """The user's routes file: `$SWITCHBOARD_CONFIG`, else `routes.toml` in the config folder."""
     return os.environ.get("SWITCHBOARD_CONFIG") or os.path.join(config_dir(), "routes.toml")
+
+
+def routes_file_named() -> bool:
+    """Whether `SWITCHBOARD_CONFIG` names the user's routes file (then it must exist)."""
+    return bool(os.environ.get("SWITCHBOARD_CONFIG"))
+
+
+# The fleet's routes files, most important first: the XDG default system folder, then the helper's own.
+# XDG_CONFIG_DIRS is not read: the standalone launcher does not fingerprint it, and a routes file it would add
+# could reroute a host whose token answer the launcher repeats.
+SYSTEM_ROUTES_FILES = (f"/etc/xdg/{APP}/routes.toml", f"/etc/{APP}/routes.toml")
+
+
+def system_routes_files() -> tuple[str, ...]:
+    """The system-wide routes files, most important first: `$SWITCHBOARD_SYSTEM_CONFIG` alone when set (tests,
+    images that keep it elsewhere), else SYSTEM_ROUTES_FILES (none on Windows). A missing one is skipped."""
+    named = os.environ.get("SWITCHBOARD_SYSTEM_CONFIG")
+    if named:
+        return (named,)
+    return () if sys.platform == "win32" else SYSTEM_ROUTES_FILES
+
+
+def all_routes_files() -> tuple[str, ...]:
+    """Every routes file that may be in force (present or not), the user's first: what a recorded answer pins."""
+    return (routes_file(), *system_routes_files())
 
 
 def data_dir() -> str:

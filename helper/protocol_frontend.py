@@ -110,7 +110,7 @@ def _protocol(action: str, stdin: IO[bytes], stdout: IO[str], record: FastRecord
     if record is not None:  # the routes file's signature before it is read
         from . import paths
 
-        record.watch((paths.routes_file(),))
+        record.watch(paths.all_routes_files())
     board = Switchboard()
     key = hosts.parse(server)
     if action == "get":

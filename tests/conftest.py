@@ -160,8 +160,10 @@ def fake_ecr() -> Iterator[FakeEcr]:
 
 @pytest.fixture
 def routes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A routes file path set in SWITCHBOARD_CONFIG; tests write it."""
+    """A routes file set in SWITCHBOARD_CONFIG; tests write it. It starts empty (no routes): a file that variable
+    names must exist (issue 11.7b)."""
     path = tmp_path / "routes.toml"
+    path.write_text("")
     monkeypatch.setenv("SWITCHBOARD_CONFIG", str(path))
     yield path
 

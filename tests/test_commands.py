@@ -55,7 +55,10 @@ def test_resolve_names_route_backend_and_source_but_never_the_secret(
     assert "nvapi-very-secret" not in out
     call("store", '{"ServerURL":"ghcr.io","Username":"u","Secret":"stored-secret"}')
     out = call(["resolve", "https://ghcr.io"]).out
-    assert (fields(out)["backend"], fields(out)["entry"]) == ("store", "ghcr.io") and "stored-secret" not in out
+    # issue 11.5: ghcr.io is the GHCR env preset's; with GITHUB_TOKEN unset the stored secret answers
+    got = fields(out)
+    assert (got["backend"], got["then store: entry"]) == ("env", "ghcr.io") and "stored-secret" not in out
+    assert got["answers"] == "the static store ($GITHUB_TOKEN is not set)"
     got = fields(call(["resolve", "x.azurecr.io.evil.example"]).out)
     assert (got["route"], got["backend"]) == ("(none matched)", "store")
     assert fields(call(["resolve", "x.azurecr.io"]).out)["backend"] == "acr"

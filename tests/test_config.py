@@ -49,6 +49,7 @@ def test_list_still_works_with_a_malformed_routes_file(routes: Path) -> None:
 
 
 def test_an_unreadable_routes_file_says_how_to_fix_it(routes: Path) -> None:
+    routes.unlink()  # the fixture made an empty file
     routes.mkdir()
     result = call("get", "a.io")
     assert result.code == 1 and str(routes) in result.out and result.out.count("\n") == 1

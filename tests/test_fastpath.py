@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from helper import fastpath
+from helper import fastpath, paths
 from tests.conftest import NOT_FOUND, ROOT, call, helper_executable, require_tool, run_helper
 from tests.soak import cache_dir
 
@@ -126,7 +126,9 @@ def test_a_repeated_token_get_is_answered_by_the_launcher(launcher: str, token_r
     # fresh until the advisory window of a one-hour token: 45 minutes from now
     assert abs(until - (time.time() + 2700)) < 60
     entry = next(cache_dir(isolated_home).glob("exec_*.json"))
+    # every routes file in force is pinned, the system-wide ones (absent here: "-") too (issue 11.6)
     assert deps == [(str(token_route), fastpath.signature(str(token_route))),
+                    *[(path, fastpath.signature(path)) for path in paths.system_routes_files()],
                     (str(entry), fastpath.signature(str(entry)))]
     forge(record)
     assert get(launcher) == FORGED
@@ -245,15 +247,17 @@ def test_a_changed_routes_file_is_a_miss(launcher: str, token_route: Path, isola
 
 def test_a_routes_file_that_appears_is_a_miss(launcher: str, tmp_path: Path, isolated_home: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    # no routes file: the record depends on its absence ("-"); creating one changes the answer
-    monkeypatch.setenv("SWITCHBOARD_CONFIG", str(tmp_path / "absent.toml"))
+    # no routes file: the record depends on its absence ("-"); creating one changes the answer. The default
+    # file, not SWITCHBOARD_CONFIG: a file that variable names must exist (issue 11.7b)
+    absent = isolated_home / ".config" / "docker-credential-switchboard" / "routes.toml"
+    absent.parent.mkdir(parents=True)
     assert call("store", json.dumps({"ServerURL": HOST, "Username": "u", "Secret": "static"})).code == 0
     assert get(launcher) == "static"
-    exec_route(tmp_path / "absent.toml", "echo from-the-file-route")
+    exec_route(absent, "echo from-the-file-route")
     assert get(launcher) == "from-the-file-route"
     (record,) = records(isolated_home)
     assert parse(record)[1][0][1] != "-"
-    (tmp_path / "absent.toml").unlink()
+    absent.unlink()
     assert get(launcher) == "static"
     assert records(isolated_home) == []
 

@@ -158,7 +158,8 @@ def test_bad_patterns_are_refused(bad: str) -> None:
     ("evilgcr.io", "store"),
     ("xn--gcr-xyz.io", "store"),
     ("public.ecr.aws.evil.example", "store"),
-    ("docker.io", "store"), ("ghcr.io", "store"), ("127.0.0.1:5000", "store"),
+    # issue 11.5: the env presets are built-in routes (their not-found falls back to the static store)
+    ("docker.io", "env"), ("ghcr.io", "env"), ("127.0.0.1:5000", "store"), ("ghcr.io.evil.example", "store"),
 ])
 def test_builtin_routes_claim_cloud_hosts_and_no_lookalike(key: str, backend: str) -> None:
     assert route_for(hosts.parse(key), EMPTY).backend == backend

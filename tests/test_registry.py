@@ -177,7 +177,7 @@ def test_env_presets_agree_with_the_env_backend() -> None:
     from helper.backends import env
 
     assert config.ENV_PRESETS == registry.BACKENDS["env"].params["preset"].choices == tuple(env.PRESETS)
-    variables = {name for preset in env.PRESETS.values() for name in preset[1:] if name}
+    variables = {name for preset in env.PRESETS.values() for names in preset[1:] for name in names}
     assert variables <= set(registry.BACKENDS["env"].env)
 
 

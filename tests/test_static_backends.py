@@ -88,7 +88,7 @@ def test_helper_route_delegates_store_get_erase(routes: Path, tmp_path: Path) ->
     from tests.conftest import helper_executable
 
     inner = tmp_path / "docker-credential-inner"
-    inner.write_text(f"#!/bin/sh\nSWITCHBOARD_CONFIG=/nonexistent SWITCHBOARD_DATA_DIR='{tmp_path}/inner' "
+    inner.write_text(f"#!/bin/sh\nSWITCHBOARD_CONFIG= SWITCHBOARD_DATA_DIR='{tmp_path}/inner' "
                      f"exec '{helper_executable()}' \"$@\"\n")
     inner.chmod(0o755)
     routes.write_text(f'[[route]]\nmatch = "corp.example"\nbackend = "helper"\nhelper = "{inner}"\ntimeout = 20\n')

@@ -11,7 +11,7 @@ from __future__ import annotations
 import binascii
 import json
 
-from .. import hosts
+from .. import hosts, log
 from ..errors import CredentialsNotFound, StoreError
 from ..hosts import RegistryKey
 from .base import Backend, Credentials
@@ -54,6 +54,7 @@ class MountedFileBackend(Backend):
     def _from_dockerconfig(self, path: str, key: RegistryKey) -> Credentials:
         text = _read_text(path)
         if text is None:
+            log.log(f"get {key.raw}: file: {path} does not exist: not-found")
             raise CredentialsNotFound()
         try:
             doc = json.loads(text)
@@ -71,6 +72,7 @@ class MountedFileBackend(Backend):
                 creds = _from_auth(entry)
                 if creds is not None:
                     return creds
+        log.log(f"get {key.raw}: file: {path} has no usable entry for {', '.join(dict.fromkeys(wanted))}: not-found")
         raise CredentialsNotFound()
 
     def get(self, key: RegistryKey) -> Credentials:
@@ -82,6 +84,10 @@ class MountedFileBackend(Backend):
         else:
             username = str(self.params.get("username", ""))
         if not secret or not username:
+            missing = [str(self.params[name]) for name, value in (("secret_file", secret),
+                                                                   ("username_file", username))
+                       if name in self.params and not value]
+            log.log(f"get {key.raw}: file: {' and '.join(missing) or 'the username'} missing or empty: not-found")
             raise CredentialsNotFound()
         return Credentials(username, secret)
 

@@ -176,9 +176,9 @@ _ROWS = (
                           frozenset({"secret_env", "username_env"})),
                 requires_message="an env route needs secret_env and username (or username_env), or a preset",
                 # the presets' variables (helper/backends/env.py PRESETS; a test keeps both equal)
-                env=("<secret_env>", "<username_env>", "NGC_API_KEY", "GITHUB_ACTOR", "GITHUB_TOKEN",
-                     "DOCKERHUB_USERNAME", "DOCKERHUB_TOKEN", "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD",
-                     "QUAY_USERNAME", "QUAY_PASSWORD")),
+                env=("<secret_env>", "<username_env>", "NGC_API_KEY", "GITHUB_ACTOR", "GITHUB_USERNAME",
+                     "GITHUB_TOKEN", "DOCKERHUB_USERNAME", "DOCKERHUB_TOKEN", "DOCKERHUB_PASSWORD",
+                     "CI_REGISTRY", "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", "QUAY_USERNAME", "QUAY_PASSWORD")),
     BackendKind("file", _file, {"username": Param(), "username_file": Param(), "secret_file": Param(),
                                 "dockerconfigjson": Param()},
                 token=False,

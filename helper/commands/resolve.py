@@ -17,6 +17,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("host", help="the registry, as a client would send it")
 
 
+def _answers(kind: str, backend: object) -> str:
+    """Which source answers first: the route's backend, or the static store when an env route's variables are
+    unset (the env backend then has nothing)."""
+    if kind == "store":
+        return "the static store"
+    if kind == "none":
+        return "nobody: not-found (anonymous)"
+    if kind == "env":
+        from ..backends.env import EnvBackend
+
+        missing = backend.missing() if isinstance(backend, EnvBackend) else None
+        if missing:
+            return f"the static store ({missing})"
+        return "env (its variables are set; the static store is not consulted)"
+    return f"{kind} (then the static store if it has nothing)"
+
+
 def run(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str]) -> int:
     """Route HOST and describe the backend's sources."""
     key = registry_key(args.host)
@@ -29,6 +46,7 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str]) -> int:
                                                            or key.host.endswith(".")):
         rows.append(("note", "hosts with capitals or a trailing dot match no route"))
     backend = board.backend(route.spec)
+    rows.append(("answers", _answers(route.backend, backend)))
     rows += backend.describe(key)
     if route.backend not in ("store", "none", "helper"):
         rows += [(f"then store: {name}", value) for name, value in board.static.describe(key)]
