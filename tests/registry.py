@@ -293,3 +293,133 @@ def seed(registry: Registry, image: OciImage, user: str, password: str, env: dic
     """Push `image` to `registry` as REPO:TAG with `skopeo copy --dest-creds` (no helper involved)."""
     check(["skopeo", "--policy", str(policy), "copy", "--quiet", "--dest-creds", f"{user}:{password}",
            *registry.tls_flags("dest-"), f"oci:{image.layout}:{TAG}", f"docker://{registry.image}"], env=env)
+
+
+# -- token authentication: a registry with `auth: token` and a small token server ----------------------------
+def _b64url(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def libtrust_key_id(der_public_key: bytes) -> str:
+    """The `kid` distribution matches against its rootcertbundle: libtrust's KeyID of a public key (base32 of the
+    first 240 bits of the SHA-256 of its DER SubjectPublicKeyInfo, in 12 groups of 4 joined by ':')."""
+    import base64
+
+    encoded = base64.b32encode(hashlib.sha256(der_public_key).digest()[:30]).decode("ascii").rstrip("=")
+    return ":".join(encoded[i:i + 4] for i in range(0, len(encoded), 4))
+
+
+class TokenServer:
+    """A loopback http token service (distribution's token spec): `GET /token?service=S&scope=...&account=U` with
+    Basic credentials answers `{"token": JWT}` (RS256, `access` for the requested scopes), 401 otherwise.
+
+    Its signing key and a self-signed certificate for it (the registry's `rootcertbundle`) are made with
+    `cryptography`. `requests` records (path, query, had Authorization) of every request."""
+
+    SERVICE = "switchboard-test-registry"
+    ISSUER = "switchboard-test-issuer"
+
+    def __init__(self, folder: Path, users: dict[str, str]) -> None:
+        import datetime
+        import http.server
+        import threading
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+        from cryptography.x509.oid import NameOID
+
+        folder.mkdir(parents=True, exist_ok=True)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "switchboard test token signer")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+                .not_valid_after(now + datetime.timedelta(days=2))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        self.bundle = folder / "token-signer.crt"
+        self.bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        kid = libtrust_key_id(key.public_key().public_bytes(serialization.Encoding.DER,
+                                                            serialization.PublicFormat.SubjectPublicKeyInfo))
+        self.requests: list[tuple[str, dict[str, list[str]], bool]] = []
+        server_self = self
+
+        def sign(claims: dict[str, object]) -> str:
+            header = _b64url(json.dumps({"alg": "RS256", "typ": "JWT", "kid": kid}).encode())
+            body = _b64url(json.dumps(claims).encode())
+            signature = key.sign(f"{header}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+            return f"{header}.{body}.{_b64url(signature)}"
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                import base64
+                import urllib.parse
+
+                url = urllib.parse.urlsplit(self.path)
+                query = urllib.parse.parse_qs(url.query)
+                header = self.headers.get("Authorization", "")
+                server_self.requests.append((url.path, query, bool(header)))
+                user = None
+                if header.startswith("Basic "):
+                    try:
+                        name, _, password = base64.b64decode(header[6:]).decode().partition(":")
+                    except ValueError:
+                        name, password = "", ""
+                    if users.get(name) == password and name:
+                        user = name
+                if url.path != "/token" or user is None or query.get("service") != [TokenServer.SERVICE]:
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                access = []
+                for scope in query.get("scope", []):
+                    kind, _, rest = scope.partition(":")
+                    repo, _, actions = rest.rpartition(":")
+                    access.append({"type": kind, "name": repo, "actions": actions.split(",")})
+                issued = int(time.time())
+                token = sign({"iss": TokenServer.ISSUER, "sub": user, "aud": TokenServer.SERVICE,
+                              "exp": issued + 300, "nbf": issued - 10, "iat": issued,
+                              "jti": hashlib.sha256(os.urandom(16)).hexdigest(), "access": access})
+                body = json.dumps({"token": token, "access_token": token, "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.httpd.server_address[1])
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def realm(self) -> str:
+        return f"http://127.0.0.1:{self.port}/token"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class TokenRegistry(Registry):
+    """A `docker-registry` whose `auth:` is `token` (realm, service, issuer, rootcertbundle of `server`)."""
+
+    def __init__(self, name: str, folder: Path, server: TokenServer,
+                 tls: tuple[Path, Path, Path] | None = None) -> None:
+        super().__init__(name, folder, folder / "unused-htpasswd", tls)
+        self.server = server
+
+    def _config(self) -> Path:
+        path = super()._config()
+        config = json.loads(path.read_text())
+        config["auth"] = {"token": {"realm": self.server.realm, "service": TokenServer.SERVICE,
+                                    "issuer": TokenServer.ISSUER, "rootcertbundle": str(self.server.bundle)}}
+        path.write_text(json.dumps(config, indent=1))
+        return path

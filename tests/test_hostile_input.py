@@ -38,7 +38,7 @@ from tests.soak import examples, figures
 SENTINEL = "sentinel.hostile-input.example"
 SENTINEL_SECRET = "sentinel-s3cret-\u00fc<&>"
 PROBE = "probe.hostile-input.example"
-LOGIN = ["login", "login.hostile-input.example", "-u", "me", "--password-stdin"]
+LOGIN = ["login", "login.hostile-input.example", "-u", "me", "--password-stdin", "--no-verify"]
 BOM = b"\xef\xbb\xbf"
 MB = 1024 * 1024
 
@@ -257,7 +257,7 @@ def test_login_password_stdin_takes_any_stdin(data: bytes) -> None:
 @example("login", "a\nb.example")
 @example("logout", SENTINEL.upper())
 def test_management_commands_take_any_host(command: str, host: str) -> None:
-    argv = [command, host] if command != "login" else [command, host, "-u", "me", "--password-stdin"]
+    argv = [command, host] if command != "login" else [command, host, "-u", "me", "--password-stdin", "--no-verify"]
     result = run(argv, b"pw")
     check(result, command)
     if command == "logout" and result.code == 0 and erases_sentinel(host):
@@ -267,7 +267,7 @@ def test_management_commands_take_any_host(command: str, host: str) -> None:
 
 @pytest.mark.parametrize("host", ["a\nb.example", "a\rb.example", "a.example\n\nb"])
 def test_login_never_stores_a_key_that_list_shows_and_get_refuses(host: str) -> None:
-    check(run(["login", host, "-u", "me", "--password-stdin"], b"pw"), "login")
+    check(run(["login", host, "-u", "me", "--password-stdin", "--no-verify"], b"pw"), "login")
     for key in call("list").json():
         got = call("get", key)
         assert got.code == 0, (key, got.out)
