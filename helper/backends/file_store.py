@@ -198,6 +198,10 @@ class EncryptedFileStore(Backend):
 
     def _file_key(self, doc: Doc) -> bytes:
         self._refuse_foreign_source(doc)
+        return self._source_key(doc, passphrase())
+
+    def _source_key(self, doc: Doc, secret: str | None) -> bytes:
+        """The key the header's source gives (`secret`: the passphrase, for a passphrase header)."""
         header = self._header(doc)
         source = header.get("source")
         if source == "keyfile":
@@ -210,7 +214,6 @@ class EncryptedFileStore(Backend):
                                  "be decrypted; restore the key file (the store was left untouched)")
             return key
         if source == "passphrase":
-            secret = passphrase()
             if not secret:
                 raise StoreError(f"the store {self.path} is protected by a passphrase: "
                                  "set SWITCHBOARD_PASSPHRASE")
@@ -399,3 +402,153 @@ class EncryptedFileStore(Backend):
                 for raw in doomed:
                     del entries[raw]
                 self._write(doc)
+
+    # -- changing the key source ---------------------------------------------------------------------
+    def source(self) -> str | None:
+        """The key source the store's header names ("keyfile", "keyring", "passphrase"), or None for no store."""
+        doc = self._load()
+        return None if doc is None else str(self._header(doc).get("source"))
+
+    def rekey(self, old_passphrase: str | None = None, *, drop_unreadable: bool = False,
+              dry_run: bool = False) -> Rekeyed | None:
+        """Re-seal every entry under the key source the environment names now (`target_source`).
+
+        None when there is no store file. The store is opened with the source its header names, whatever
+        the environment says (`old_passphrase`, else `passphrase()`, for a passphrase header): running
+        `rekey` is the user adopting the store under the new source. Under the lock: every entry is opened
+        first (an entry that does not open refuses the whole rekey unless `drop_unreadable`), the new key
+        is made (a new key file is written before the store that needs it, a keychain item put), the new
+        store replaces the old one in one rename, and only then is the old key file or keychain item
+        removed. A failure before the rename leaves the old store and its key as they were (a new key file
+        or item is taken back); a crash after it leaves at most an unused old key file or item.
+        """
+        if not os.path.exists(self.path):
+            return None
+        crypto.warm_up()
+        with fsutil.FileLock(self.lock_path):
+            if not dry_run:
+                fsutil.remove_stale_temps(self.path)
+                fsutil.remove_stale_temps(self.key_path)
+            doc = self._load()
+            if doc is None:
+                return None
+            header, doc_format = self._header(doc), self._format(doc)
+            old_source, new_source = str(header.get("source")), target_source()
+            if old_source == new_source and old_source != "passphrase":
+                return Rekeyed(old_source, new_source, 0, [], unchanged=True)
+            secret = (old_passphrase or passphrase()) if old_source == "passphrase" else None
+            if old_source == "passphrase" and not secret:
+                raise StoreError(f"the store {self.path} is protected by a passphrase and none was given; "
+                                 "nothing was changed")
+            old_key = self._source_key(doc, secret)
+            self._prove_key(doc, old_key)
+            opened: dict[str, tuple[str, bytes, object]] = {}
+            unreadable: list[str] = []
+            for raw, entry in self._entries(doc).items():
+                username, sealed = (entry.get("username"), entry.get("secret")) if isinstance(entry, dict) else (
+                    None, None)
+                try:
+                    if not isinstance(username, str) or not isinstance(sealed, str):
+                        raise StoreError("damaged entry")
+                    plain = crypto.open_sealed(old_key, sealed, self._aad(doc, raw, username))
+                except StoreError:
+                    unreadable.append(raw)
+                    continue
+                opened[raw] = (username, plain, entry.get("stored", 0.0))
+            if unreadable and not drop_unreadable:
+                raise StoreError(f"{len(unreadable)} of the {len(opened) + len(unreadable)} entries of {self.path} do "
+                                 f"not open under its current key ({', '.join(sorted(unreadable))}): refused, nothing "
+                                 "was changed; `rekey --drop-unreadable` re-seals the others and drops these")
+            result = Rekeyed(old_source, new_source, len(opened), sorted(unreadable), doc_format=doc_format)
+            if dry_run:
+                return result
+            new_header, new_key = self._new_source(new_source)
+            try:
+                entries: Entries = {}
+                for raw, (username, plain, stored) in opened.items():
+                    entries[raw] = {"username": username, "stored": stored, "secret": crypto.seal(
+                        new_key, plain, entry_aad(FORMAT, new_header, raw, username))}
+                self._write({"format": FORMAT, "key": new_header, "entries": entries,
+                             "check": crypto.seal(new_key, crypto.CHECK_PLAINTEXT, check_aad(FORMAT, new_header))})
+            except BaseException:
+                self._forget_source(new_header)  # the old store and its key are untouched: take the new key back
+                raise
+            if old_source != new_source:  # passphrase -> passphrase: nothing to remove
+                result.leftover = self._forget_source(header)
+            log.log(f"rekey {self.path}: {len(opened)} entries from {old_source} to {new_source}, "
+                    f"{len(unreadable)} dropped")
+            return result
+
+    def _prove_key(self, doc: Doc, key: bytes) -> None:
+        """StoreError unless the store's check opens with `key`."""
+        check = doc.get("check")
+        try:
+            aad = check_aad(self._format(doc), self._header(doc))
+        except ValueError:
+            raise self._damaged_header() from None
+        try:
+            if not isinstance(check, str) or crypto.open_sealed(key, check, aad) != crypto.CHECK_PLAINTEXT:
+                raise StoreError("no check")
+        except StoreError:
+            raise StoreError(f"the current key does not open {self.path} (wrong old passphrase?): nothing was "
+                             "changed") from None
+
+    def _new_source(self, source: str) -> tuple[dict[str, object], bytes]:
+        """A fresh key of `source` and its header; the key file is written, the keychain item put."""
+        if source == "passphrase":
+            secret = passphrase()
+            assert secret
+            salt = os.urandom(SALT_BYTES)
+            return ({"source": "passphrase", "kdf": "scrypt", "salt": crypto.b64(salt), "n": crypto.SCRYPT_N,
+                     "r": crypto.SCRYPT_R, "p": crypto.SCRYPT_P}, crypto.derive_key(secret, salt))
+        key = crypto.new_key()
+        if source == "keyring":
+            item = KEYRING_ITEM_PREFIX + os.urandom(8).hex()
+            try:
+                keychain.put(item, key.hex())
+            except Exception as exc:
+                raise StoreError(f"the keychain refused the new store key ({type(exc).__name__}); unlock the "
+                                 "keychain and retry: nothing was changed") from None
+            return {"source": "keyring", "item": item}, key
+        try:  # the old source is not the key file (keyfile -> keyfile has nothing to do): this one is unused
+            fsutil.atomic_write(self.key_path, key)
+        except OSError as exc:
+            raise StoreError(f"cannot write the key file {self.key_path}: {exc.strerror}; nothing was "
+                             "changed") from None
+        return {"source": "keyfile"}, key
+
+    def _forget_source(self, header: dict[str, object]) -> str | None:
+        """Remove the key file or keychain item of `header` (no longer used); what could not be removed."""
+        source = header.get("source")
+        try:
+            if source == "keyfile":
+                os.unlink(self.key_path)
+            elif source == "keyring" and isinstance(header.get("item"), str):
+                keychain.delete(str(header["item"]))
+        except FileNotFoundError:
+            pass
+        except Exception as exc:
+            log.log(f"rekey: the old {source} key was not removed: {type(exc).__name__}")
+            return f"the old key ({self.key_path if source == 'keyfile' else 'keychain item'}) is unused; remove it"
+        return None
+
+
+def target_source() -> str:
+    """The key source a new store (or `rekey`) uses now: the passphrase if set, else the keychain, else a key file."""
+    if passphrase():
+        return "passphrase"
+    return "keyring" if keychain.backend() is not None else "keyfile"
+
+
+class Rekeyed:
+    """What `EncryptedFileStore.rekey` did (or, in a dry run, would do). Names and counts only, no secret."""
+
+    def __init__(self, old_source: str, new_source: str, resealed: int, dropped: list[str], *,
+                 unchanged: bool = False, doc_format: str = FORMAT) -> None:
+        self.old_source = old_source
+        self.new_source = new_source
+        self.resealed = resealed
+        self.dropped = dropped
+        self.unchanged = unchanged  # the store already uses that (non-passphrase) source
+        self.doc_format = doc_format
+        self.leftover: str | None = None
