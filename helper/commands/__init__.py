@@ -88,6 +88,16 @@ def _configure() -> CommandModule:
     return configure
 
 
+def _rekey() -> CommandModule:
+    from . import rekey
+    return rekey
+
+
+def _doctor() -> CommandModule:
+    from . import doctor
+    return doctor
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("login", "store credentials for HOST (password from --password-stdin or a no-echo prompt)", _login),
     Command("logout", "forget the credentials of HOST", _logout),
@@ -95,6 +105,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("routes", "show the effective routing table", _routes),
     Command("configure", "make Docker (config.json) or Podman/Buildah/Skopeo (a drop-in) use this helper", _configure),
     Command("import", "move the plaintext logins of Docker's and Podman's auth files into the store", _import),
+    Command("rekey", "re-seal the encrypted file store under the key source the environment names now", _rekey),
+    Command("doctor", "check that Docker, Podman and the store will work here, and say how to fix what won't", _doctor),
 )
 
 
