@@ -55,11 +55,18 @@ SYSTEM_ROUTES_FILES = (f"/etc/xdg/{APP}/routes.toml", f"/etc/{APP}/routes.toml")
 
 def system_routes_files() -> tuple[str, ...]:
     """The system-wide routes files, most important first: `$SWITCHBOARD_SYSTEM_CONFIG` alone when set (tests,
-    images that keep it elsewhere), else SYSTEM_ROUTES_FILES (none on Windows). A missing one is skipped."""
+    images that keep it elsewhere), else `$XDG_CONFIG_DIRS/<app>/routes.toml` for each folder (default /etc/xdg), then
+    /etc/<app>/routes.toml (none on Windows). A missing one is skipped."""
     named = os.environ.get("SWITCHBOARD_SYSTEM_CONFIG")
     if named:
         return (named,)
-    return () if sys.platform == "win32" else SYSTEM_ROUTES_FILES
+    if sys.platform == "win32":
+        return ()
+    # XDG_CONFIG_DIRS, most important first (default /etc/xdg); relative entries are ignored, as the spec says.
+    # The standalone launcher fingerprints the variable, so a record never outlives a change of it.
+    dirs = [d for d in (os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":") if d.startswith("/")]
+    found = [os.path.join(d, APP, "routes.toml") for d in dirs] + [SYSTEM_ROUTES_FILES[-1]]
+    return tuple(dict.fromkeys(found))
 
 
 def all_routes_files() -> tuple[str, ...]:

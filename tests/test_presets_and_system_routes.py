@@ -211,10 +211,14 @@ def test_the_system_files_store_kind_applies_unless_the_user_names_one(system: P
 
 def test_the_default_system_files_in_xdg_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if sys.platform != "win32":
+        monkeypatch.delenv("XDG_CONFIG_DIRS", raising=False)
         assert paths.system_routes_files() == ("/etc/xdg/docker-credential-switchboard/routes.toml",
                                                "/etc/docker-credential-switchboard/routes.toml")
-    first, second = tmp_path / "xdg.toml", tmp_path / "etc.toml"
-    monkeypatch.setattr(paths, "SYSTEM_ROUTES_FILES", (str(first), str(second)))
+    monkeypatch.delenv("XDG_CONFIG_DIRS", raising=False)
+    first, second = tmp_path / "xdg" / "docker-credential-switchboard" / "routes.toml", tmp_path / "etc.toml"
+    first.parent.mkdir(parents=True)
+    monkeypatch.setenv("XDG_CONFIG_DIRS", f"{tmp_path / 'xdg'}:relative/ignored")
+    monkeypatch.setattr(paths, "SYSTEM_ROUTES_FILES", ("/unused", str(second)))
     monkeypatch.setattr(sys, "platform", "linux")
     second.write_text(route("both.example", "none") + route("etc.example", "none"))
     assert fields(call(["resolve", "etc.example"]).out)["from"] == f"{second}:4"
