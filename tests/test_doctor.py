@@ -19,7 +19,15 @@ from typing import Any
 import pytest
 
 from helper.doctor.store import PROBE_KEY
+from tests import test_login_check as login_check
 from tests.conftest import Result, call, helper_executable, run_helper
+from tests.test_login_check import PASSWORD as CHECK_PASSWORD
+from tests.test_login_check import USER as CHECK_USER
+from tests.test_login_check import WRONG as CHECK_WRONG
+from tests.test_login_check import Lab
+
+lab = login_check.lab  # the login check's htpasswd registries (plain and TLS), reused
+trusted = login_check.trusted
 
 SECRET = "Doctor-Must-Never-Print-This-9f3c1e"
 ENV_SECRET = "nvapi-Env-Secret-Never-Printed-77aa"
@@ -189,10 +197,74 @@ def test_an_env_route_whose_variables_are_unset_is_a_warning_with_the_fix(on_pat
     assert warned and "$CI_DOCTOR_TOKEN is not set" in warned[0] and result.code == 0
 
 
-def test_registry_is_not_available_yet_and_exits_2() -> None:
-    result = call(["doctor", "--registry", "ghcr.io"])
-    assert (result.code, result.out) == (2, "doctor --registry: not yet available (it comes with login's registry "
-                                            "check)\n")
+def test_registry_without_credentials_fails_with_the_login_fix_and_sends_nothing(healthy: Path) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    host = f"127.0.0.1:{server.getsockname()[1]}"
+    server.settimeout(0.2)
+    try:
+        result = call(["doctor", "--registry", host])
+        with pytest.raises(TimeoutError):
+            server.accept()  # not-found: the registry is never asked
+    finally:
+        server.close()
+    assert result.code == 1
+    assert f"[FAIL] registry {host}: no credentials: a client asking the helper for {host} gets not-found" \
+        in result.out.splitlines()
+    assert _fix_after(result.out, f"[FAIL] registry {host}") == \
+        f"       fix: docker-credential-switchboard login {host}"
+    assert result.out.endswith("1 failed, 0 warnings\n")  # the usual checks ran too, all OK
+
+
+def test_registry_unreachable_fails_with_the_reason(healthy: Path) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    host = f"127.0.0.1:{probe.getsockname()[1]}"
+    probe.close()
+    _store(host, "alice", SECRET)
+    result = call(["doctor", "--registry", host])
+    assert result.code == 1 and SECRET not in result.out
+    assert f"[FAIL] registry {host}: unreachable (Connection refused)" in result.out.splitlines()
+    assert "--insecure" in _fix_after(result.out, f"[FAIL] registry {host}")
+    as_json = json.loads(call(["doctor", "--registry", host, "--json"]).out)
+    assert as_json[-1]["check"] == f"registry {host}" and as_json[-1]["status"] == "FAIL"
+
+
+def test_insecure_needs_registry(healthy: Path) -> None:
+    result = call(["doctor", "--insecure"])
+    assert result.code != 0 and "--insecure goes with --registry HOST" in result.out
+
+
+def test_registry_accepted_and_refused_against_a_real_htpasswd_registry(healthy: Path, trusted: Lab) -> None:
+    """docker-registry with htpasswd over TLS (the test CA trusted by SSL_CERT_FILE) and over plain http."""
+    for registry in (trusted.tls, trusted.plain):
+        host = registry.host
+        _store(host, CHECK_USER, CHECK_PASSWORD)
+        result = call(["doctor", "--registry", host])
+        assert result.code == 0, result.out
+        assert f"[ OK ] registry {host}: user {CHECK_USER}: accepted (basic, {registry.scheme})" \
+            in result.out.splitlines()
+        assert CHECK_PASSWORD not in result.out and not _lines(result.out, "FAIL")
+
+        _store(host, CHECK_USER, CHECK_WRONG)
+        result = call(["doctor", "--registry", host])
+        assert result.code == 1 and CHECK_WRONG not in result.out
+        assert f"[FAIL] registry {host}: user {CHECK_USER}: refused (401): the stored credentials are wrong or " \
+               "expired" in result.out.splitlines()
+        assert _fix_after(result.out, f"[FAIL] registry {host}") == \
+            f"       fix: docker-credential-switchboard login {host}"
+
+
+def test_registry_insecure_passes_through_to_an_untrusted_tls_registry(healthy: Path, lab: Lab) -> None:
+    host = lab.tls.host
+    _store(host, CHECK_USER, CHECK_PASSWORD)
+    untrusted = call(["doctor", "--registry", host])
+    assert untrusted.code == 1
+    assert f"[FAIL] registry {host}: unreachable (TLS certificate not trusted" in untrusted.out
+    insecure = call(["doctor", "--registry", host, "--insecure"])
+    assert insecure.code == 0, insecure.out
+    assert f"[ OK ] registry {host}: user {CHECK_USER}: accepted (basic, https)" in insecure.out.splitlines()
 
 
 def _env() -> dict[str, str]:

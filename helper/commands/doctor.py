@@ -6,14 +6,16 @@ import argparse
 import json
 from typing import IO
 
+from ..errors import UsageError
+from . import registry_key
+
 DESCRIPTION = """One line per check, [ OK ], [WARN] or [FAIL], each problem with its fix: the helper on
 PATH, Docker's and Podman's configuration (and plaintext logins they still hold),
 the routes files, the static store (a round trip of a throw-away entry) and its
 key, what each route would use, the token cache. Exit 0 when nothing failed, 1
-otherwise. Never prints a secret, never reaches the network."""
-
-# the registry check (issue 11 item 4) lives with login verification; until it lands the option says so
-REGISTRY_UNAVAILABLE_EXIT = 2
+otherwise. Never prints a secret. Only --registry HOST reaches the network: it gets
+HOST's credentials as a client would and checks them against GET /v2/ as login does
+(--insecure: TLS unverified, or plain http)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,17 +23,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print a JSON array of {status, check, message, fix} instead of lines")
     parser.add_argument("--registry", metavar="HOST",
-                        help="also check HOST's /v2/ with its credentials (not yet available)")
+                        help="also check that HOST accepts the credentials a client would get for it")
+    parser.add_argument("--insecure", action="store_true",
+                        help="with --registry: https without verifying its certificate, or plain http")
 
 
 def run(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str]) -> int:
     """Run every check; exit 1 if any failed."""
-    if args.registry is not None:
-        stdout.write("doctor --registry: not yet available (it comes with login's registry check)\n")
-        return REGISTRY_UNAVAILABLE_EXIT
     from ..doctor import FAIL, run_all
 
+    if args.insecure and args.registry is None:
+        raise UsageError("--insecure goes with --registry HOST")
+    host = None if args.registry is None else registry_key(args.registry).raw
     found = run_all()
+    if host is not None:
+        from ..doctor.registry import check
+
+        found.append(check(host, insecure=args.insecure))
     if args.json:
         stdout.write(json.dumps([check.as_dict() for check in found], indent=1) + "\n")
     else:

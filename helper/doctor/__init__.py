@@ -4,7 +4,9 @@ Each group of checks is one module (`clients`: the helper on PATH, Docker's and 
 `store`: the static store and its key; `routing`: the routes files, what each route would use, the token
 cache) with one function that returns `Check`s. Rules every check keeps:
 * Nothing reaches the network: no token is fetched, no metadata server is probed, no helper is run. A token
-  route is described from local state only (its backend's `describe`, as `resolve` shows it).
+  route is described from local state only (its backend's `describe`, as `resolve` shows it). The one
+  exception is asked for by name: `doctor --registry HOST` (`registry`) gets HOST's credentials as a client
+  would (which may fetch a token) and checks them against the registry's /v2/.
 * Nothing prints a secret or the environment: checks name files, hosts, keys, usernames and variable names,
   and say "set" or "not set" of a variable, never its value.
 * The only write is the store round trip of one throw-away key (`store.PROBE_KEY`), erased at once.
