@@ -16,6 +16,8 @@ import os
 import sys
 import time
 
+from . import fsutil
+
 TOKEN_USER = "<token>"  # noqa: S105 - Docker's username for an identity token, not a secret
 
 
@@ -149,31 +151,9 @@ def replace(path: str, data: bytes) -> None:
     """Replace the file at `path` (a symlink's target) with `data` atomically, keeping its mode and owner."""
     target = os.path.realpath(path)
     info = os.stat(target)
-    folder = os.path.dirname(target)
-    tmp = os.path.join(folder, f".{os.path.basename(target)}.tmp-{os.getpid()}-{time.monotonic_ns()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if sys.platform != "win32":
-                if os.geteuid() == 0 and (info.st_uid, info.st_gid) != (0, 0):
-                    os.fchown(handle.fileno(), info.st_uid, info.st_gid)
-                os.fchmod(handle.fileno(), info.st_mode & 0o7777)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    if sys.platform != "win32":
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    as_root = sys.platform != "win32" and os.geteuid() == 0
+    owner = (info.st_uid, info.st_gid) if as_root and (info.st_uid, info.st_gid) != (0, 0) else None
+    fsutil.replace_file(target, data, mode=info.st_mode & 0o7777, owner=owner)
 
 
 def uses_helper(doc: dict[str, object], key: str, helper: str) -> bool:

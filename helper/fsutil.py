@@ -346,10 +346,23 @@ def atomic_write(path: str, data: bytes, durable: bool = True) -> None:
     """
     folder = os.path.dirname(path) or "."
     check_private_dir(folder)  # a folder another user could control raises UnsafePath; a missing one fails below
+    replace_file(path, data, durable=durable)
+
+
+def replace_file(path: str, data: bytes, *, durable: bool = True, mode: int = 0o600,
+                 owner: tuple[int, int] | None = None) -> None:
+    """Replace `path` with `data` atomically: a temp file (created O_EXCL, `mode`, `owner` if given) in the
+    same folder, fsync, rename over, fsync the folder. No check of the folder: `atomic_write` is that, for
+    the helper's own files; this is also for files of the user's clients (config.json, auth.json)."""
+    folder = os.path.dirname(path) or "."
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}-{time.monotonic_ns()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
+            if sys.platform != "win32":
+                if owner is not None:
+                    os.fchown(handle.fileno(), *owner)
+                os.fchmod(handle.fileno(), mode)  # whatever the umask
             handle.write(data)
             handle.flush()
             if durable:
@@ -367,7 +380,6 @@ def atomic_write(path: str, data: bytes, durable: bool = True) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-
 
 def remove_stale_temps(path: str) -> None:
     """Delete temp files a killed writer left behind. Call only while holding the lock."""

@@ -297,19 +297,9 @@ class EncryptedFileStore(Backend):
         header: dict[str, object]
         secret = passphrase()
         if secret:
-            salt = os.urandom(SALT_BYTES)
-            key = crypto.derive_key(secret, salt)
-            header = {"source": "passphrase", "kdf": "scrypt", "salt": crypto.b64(salt),
-                      "n": crypto.SCRYPT_N, "r": crypto.SCRYPT_R, "p": crypto.SCRYPT_P}
+            header, key = _passphrase_source(secret)
         elif keychain.backend() is not None:
-            key = crypto.new_key()
-            item = KEYRING_ITEM_PREFIX + os.urandom(8).hex()
-            try:
-                keychain.put(item, key.hex())
-            except Exception as exc:
-                raise StoreError(f"the keychain refused the store key ({type(exc).__name__}); unlock the "
-                                 "keychain and retry") from None
-            header = {"source": "keyring", "item": item}
+            header, key = _keyring_source("")
         else:
             existing = fsutil.read_bytes(self.key_path)
             if existing is not None and len(existing) == crypto.KEY_BYTES:
@@ -498,18 +488,10 @@ class EncryptedFileStore(Backend):
         if source == "passphrase":
             secret = passphrase()
             assert secret
-            salt = os.urandom(SALT_BYTES)
-            return ({"source": "passphrase", "kdf": "scrypt", "salt": crypto.b64(salt), "n": crypto.SCRYPT_N,
-                     "r": crypto.SCRYPT_R, "p": crypto.SCRYPT_P}, crypto.derive_key(secret, salt))
-        key = crypto.new_key()
+            return _passphrase_source(secret)
         if source == "keyring":
-            item = KEYRING_ITEM_PREFIX + os.urandom(8).hex()
-            try:
-                keychain.put(item, key.hex())
-            except Exception as exc:
-                raise StoreError(f"the keychain refused the new store key ({type(exc).__name__}); unlock the "
-                                 "keychain and retry: nothing was changed") from None
-            return {"source": "keyring", "item": item}, key
+            return _keyring_source(": nothing was changed")
+        key = crypto.new_key()
         try:  # the old source is not the key file (keyfile -> keyfile has nothing to do): this one is unused
             fsutil.atomic_write(self.key_path, key)
         except OSError as exc:
@@ -552,3 +534,22 @@ class Rekeyed:
         self.unchanged = unchanged  # the store already uses that (non-passphrase) source
         self.doc_format = doc_format
         self.leftover: str | None = None
+
+
+def _passphrase_source(secret: str) -> tuple[dict[str, object], bytes]:
+    """A passphrase header with a fresh salt, and the key scrypt derives from it."""
+    salt = os.urandom(SALT_BYTES)
+    return ({"source": "passphrase", "kdf": "scrypt", "salt": crypto.b64(salt), "n": crypto.SCRYPT_N,
+             "r": crypto.SCRYPT_R, "p": crypto.SCRYPT_P}, crypto.derive_key(secret, salt))
+
+
+def _keyring_source(then: str) -> tuple[dict[str, object], bytes]:
+    """A fresh key put in the keychain as a new item, and its header; `then` ends the refusal's message."""
+    key = crypto.new_key()
+    item = KEYRING_ITEM_PREFIX + os.urandom(8).hex()
+    try:
+        keychain.put(item, key.hex())
+    except Exception as exc:
+        raise StoreError(f"the keychain refused the store key ({type(exc).__name__}); unlock the keychain and "
+                         f"retry{then}") from None
+    return {"source": "keyring", "item": item}, key

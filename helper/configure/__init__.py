@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 
-from .. import NAME
+from .. import NAME, fsutil
 from ..errors import HelperError
 
 
@@ -38,27 +37,13 @@ def atomic_write(path: str, data: bytes, new_mode: int, *, keep_mode: bool = Tru
     The file gets `new_mode` when it is new or `keep_mode` is False (then a symbolic link at `path` is
     replaced, not followed: a backup never lands where a planted link points), else it keeps its mode."""
     target = os.path.realpath(path) if keep_mode else os.path.abspath(path)
-    folder = os.path.dirname(target)
     try:
         mode = os.stat(target).st_mode & 0o7777 if keep_mode else new_mode
     except FileNotFoundError:
         mode = new_mode
     try:
-        handle, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
+        fsutil.replace_file(target, data, mode=mode)
     except OSError as exc:
-        raise ConfigureError(f"cannot write in {folder}: {exc.strerror}; nothing was changed") from None
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, target)
-    except OSError as exc:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
         raise ConfigureError(f"cannot write {target}: {exc.strerror}; nothing was changed") from None
 
 
