@@ -22,6 +22,12 @@ def checks() -> list[Check]:
 
 def _running() -> str | None:
     """The executable this process was started as, when it is the helper's (not pytest, not `python -c`)."""
+    if getattr(sys, "frozen", False):
+        # the standalone build: on Linux and macOS the C launcher beside the frozen helper (switchboard-core)
+        # is what clients run, and it execs the helper; on Windows the frozen helper is the executable itself
+        core = os.path.realpath(sys.executable)
+        front = os.path.join(os.path.dirname(core), NAME)
+        return front if os.path.isfile(front) else core
     started = sys.argv[0] if sys.argv else ""
     return os.path.realpath(started) if os.path.basename(started).startswith(NAME) else None
 
