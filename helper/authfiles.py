@@ -38,11 +38,16 @@ class Entry:
         return bool(self.secret) and not self.problem
 
 
+def docker_config_path() -> str:
+    """`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`."""
+    folder = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    return os.path.join(folder, "config.json")
+
+
 def default_sources() -> list[str]:
     """The auth files `import` reads without --from: Docker's config, then Podman's (existing ones only)."""
     home = os.path.expanduser("~")
-    docker = os.environ.get("DOCKER_CONFIG") or os.path.join(home, ".docker")
-    found = [os.path.join(docker, "config.json")]
+    found = [docker_config_path()]
     if os.environ.get("REGISTRY_AUTH_FILE"):
         found.append(os.environ["REGISTRY_AUTH_FILE"])
     if os.environ.get("XDG_RUNTIME_DIR"):

@@ -47,10 +47,8 @@ def routes_file_named() -> bool:
     return bool(os.environ.get("SWITCHBOARD_CONFIG"))
 
 
-# The fleet's routes files, most important first: the XDG default system folder, then the helper's own.
-# XDG_CONFIG_DIRS is not read: the standalone launcher does not fingerprint it, and a routes file it would add
-# could reroute a host whose token answer the launcher repeats.
-SYSTEM_ROUTES_FILES = (f"/etc/xdg/{APP}/routes.toml", f"/etc/{APP}/routes.toml")
+# The fleet's own routes file, after those of XDG_CONFIG_DIRS (system_routes_files).
+ETC_ROUTES_FILE = f"/etc/{APP}/routes.toml"
 
 
 def system_routes_files() -> tuple[str, ...]:
@@ -65,7 +63,7 @@ def system_routes_files() -> tuple[str, ...]:
     # XDG_CONFIG_DIRS, most important first (default /etc/xdg); relative entries are ignored, as the spec says.
     # The standalone launcher fingerprints the variable, so a record never outlives a change of it.
     dirs = [d for d in (os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":") if d.startswith("/")]
-    found = [os.path.join(d, APP, "routes.toml") for d in dirs] + [SYSTEM_ROUTES_FILES[-1]]
+    found = [os.path.join(d, APP, "routes.toml") for d in dirs] + [ETC_ROUTES_FILE]
     return tuple(dict.fromkeys(found))
 
 

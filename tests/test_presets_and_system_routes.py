@@ -13,6 +13,7 @@ import pytest
 
 from helper import paths
 from tests.conftest import NOT_FOUND, call, get_in_fresh_process, run_helper
+from tests.test_commands import fields
 
 HUB_SPELLINGS = ("https://index.docker.io/v1/", "index.docker.io", "registry-1.docker.io",
                  "registry.hub.docker.com", "docker.io", "https://registry-1.docker.io/v2/")
@@ -50,12 +51,11 @@ def store(host: str, username: str, secret: str) -> None:
     assert call("store", json.dumps({"ServerURL": host, "Username": username, "Secret": secret})).code == 0
 
 
-def fields(out: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for line in out.splitlines():
-        label, _, value = line.partition("  ")
-        found.setdefault(label.strip(), value.strip())
-    return found
+def file_route(path: Path, host: str, folder: Path, username: str, value: str) -> None:
+    """Route `host` to a file backend whose secret file (in `folder`) holds `value`."""
+    secret = folder / f"{username}-secret"
+    secret.write_text(value)
+    path.write_text(route(host, "file", username=username, secret_file=str(secret)))
 
 
 def route(match: str, backend: str, **params: str) -> str:
@@ -218,7 +218,7 @@ def test_the_default_system_files_in_xdg_order(tmp_path: Path, monkeypatch: pyte
     first, second = tmp_path / "xdg" / "docker-credential-switchboard" / "routes.toml", tmp_path / "etc.toml"
     first.parent.mkdir(parents=True)
     monkeypatch.setenv("XDG_CONFIG_DIRS", f"{tmp_path / 'xdg'}:relative/ignored")
-    monkeypatch.setattr(paths, "SYSTEM_ROUTES_FILES", ("/unused", str(second)))
+    monkeypatch.setattr(paths, "ETC_ROUTES_FILE", str(second))
     monkeypatch.setattr(sys, "platform", "linux")
     second.write_text(route("both.example", "none") + route("etc.example", "none"))
     assert fields(call(["resolve", "etc.example"]).out)["from"] == f"{second}:4"
@@ -247,9 +247,7 @@ def test_root_refuses_a_system_file_others_can_write(system: Path) -> None:
 
 
 def test_the_system_file_through_the_real_executable(system: Path, tmp_path: Path) -> None:
-    secret = tmp_path / "secret"
-    secret.write_text("fleet-secret")
-    system.write_text(route("fleet.example", "file", username="fleet", secret_file=str(secret)))
+    file_route(system, "fleet.example", tmp_path, "fleet", "fleet-secret")
     result = run_helper("get", "fleet.example")
     assert (result.code, result.json()["Secret"]) == (0, "fleet-secret")
     rows = [line.split() for line in run_helper("routes", None).out.splitlines()]
@@ -259,9 +257,8 @@ def test_the_system_file_through_the_real_executable(system: Path, tmp_path: Pat
 # ---- item 7: Docker Hub spellings, a missing SWITCHBOARD_CONFIG file, not-found reasons ---------------------------
 
 def test_a_docker_io_route_takes_every_spelling_of_docker_hub(routes: Path, tmp_path: Path) -> None:
-    secret = tmp_path / "hub"
-    secret.write_text("hub-secret")
-    routes.write_text(route("docker.io", "file", username="hubuser", secret_file=str(secret)))
+    file_route(routes, "docker.io", tmp_path, "hubuser", "hub-secret")
+    secret = tmp_path / "hubuser-secret"
     for spelling in HUB_SPELLINGS:
         assert creds(spelling) == ("hubuser", "hub-secret"), spelling
         assert fields(call(["resolve", spelling]).out)["from"] == f"{routes}:1"
@@ -275,9 +272,7 @@ def test_a_docker_io_route_takes_every_spelling_of_docker_hub(routes: Path, tmp_
 
 
 def test_docker_hub_spelling_through_the_real_executable(routes: Path, tmp_path: Path) -> None:
-    secret = tmp_path / "hub"
-    secret.write_text("hub-secret")
-    routes.write_text(route("docker.io", "file", username="hubuser", secret_file=str(secret)))
+    file_route(routes, "docker.io", tmp_path, "hubuser", "hub-secret")
     result = run_helper("get", "https://index.docker.io/v1/")
     assert (result.code, result.json()["Secret"]) == (0, "hub-secret")
 

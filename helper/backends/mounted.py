@@ -8,10 +8,10 @@ file or host is not-found; a file that exists but cannot be parsed is an error n
 
 from __future__ import annotations
 
-import binascii
 import json
 
 from .. import hosts, log
+from ..authfiles import parse_entry
 from ..errors import CredentialsNotFound, StoreError
 from ..hosts import RegistryKey
 from .base import Backend, Credentials
@@ -27,20 +27,10 @@ def _read_text(path: str) -> str | None:
         raise StoreError(f"cannot read {path}: {type(exc).__name__}") from None
 
 
-def _from_auth(entry: dict[str, object]) -> Credentials | None:
-    if isinstance(entry.get("identitytoken"), str) and entry["identitytoken"]:
-        return Credentials("<token>", str(entry["identitytoken"]))
-    if isinstance(entry.get("username"), str) and isinstance(entry.get("password"), str):
-        return Credentials(str(entry["username"]), str(entry["password"]))
-    auth = entry.get("auth")
-    if isinstance(auth, str) and auth:
-        try:
-            user, sep, secret = binascii.a2b_base64(auth.encode("ascii")).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeError):
-            return None
-        if sep:
-            return Credentials(user, secret)
-    return None
+def _from_auth(name: str, entry: dict[str, object]) -> Credentials | None:
+    # one reading of an `auths` entry for the whole helper (authfiles, as `import` and `configure` read it)
+    parsed = parse_entry(name, entry)
+    return Credentials(parsed.username, parsed.secret) if parsed.login else None
 
 
 class MountedFileBackend(Backend):
@@ -69,7 +59,7 @@ class MountedFileBackend(Backend):
             name = want if want in auths else by_canonical.get(want)
             entry = auths.get(name) if name is not None else None
             if isinstance(entry, dict):
-                creds = _from_auth(entry)
+                creds = _from_auth(str(name), entry)
                 if creds is not None:
                     return creds
         log.log(f"get {key.raw}: file: {path} has no usable entry for {', '.join(dict.fromkeys(wanted))}: not-found")

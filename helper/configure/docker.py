@@ -22,21 +22,19 @@ import json
 import os
 from typing import IO, Any
 
-from .. import NAME, hosts
+from .. import NAME, authfiles, hosts
 from ..errors import UsageError
 from . import ConfigureError, atomic_write, make_folder, path_warning
 
 HELPER = "switchboard"  # the credsStore / credHelpers value: Docker runs docker-credential-<value>
 HUB_KEY = "https://index.docker.io/v1/"  # the docker CLI's credHelpers/auths key for Docker Hub
-SECRET_FIELDS = ("auth", "password", "identitytoken", "registrytoken")
 NEW_FILE_MODE = 0o600  # the docker CLI's own mode for config.json (it may hold logins)
 NEW_FOLDER_MODE = 0o700
 
 
 def config_path() -> str:
-    """`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`."""
-    folder = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    return os.path.join(folder, "config.json")
+    """`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json` (as `import` finds it)."""
+    return authfiles.docker_config_path()
 
 
 def helper_key(host: str) -> str:
@@ -74,9 +72,9 @@ def load(path: str) -> tuple[bytes | None, dict[str, Any]]:
 
 
 def plaintext_hosts(doc: dict[str, Any]) -> list[str]:
-    """The `auths` keys whose entry holds a secret in the file (Docker's `{}` placeholders do not)."""
-    return [key for key, entry in doc.get("auths", {}).items()
-            if isinstance(entry, dict) and any(entry.get(field) for field in SECRET_FIELDS)]
+    """The `auths` keys whose entry holds a secret in the file, as `import` reads them (a login, or a
+    malformed one it would report; Docker's `{}` placeholders hold none)."""
+    return [entry.key for entry in authfiles.entries(doc) if entry.login or entry.problem]
 
 
 def _same_registry(auth_key: str, helper_keys: list[str]) -> bool:
