@@ -13,7 +13,6 @@ import base64
 import binascii
 import json
 import os
-import sys
 import time
 
 from . import fsutil
@@ -156,9 +155,7 @@ def replace(path: str, data: bytes) -> None:
     """Replace the file at `path` (a symlink's target) with `data` atomically, keeping its mode and owner."""
     target = os.path.realpath(path)
     info = os.stat(target)
-    as_root = sys.platform != "win32" and os.geteuid() == 0
-    owner = (info.st_uid, info.st_gid) if as_root and (info.st_uid, info.st_gid) != (0, 0) else None
-    fsutil.replace_file(target, data, mode=info.st_mode & 0o7777, owner=owner)
+    fsutil.replace_file(target, data, mode=info.st_mode & 0o7777, owner=fsutil.kept_owner(info))
 
 
 def uses_helper(doc: dict[str, object], key: str, helper: str) -> bool:

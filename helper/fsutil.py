@@ -349,6 +349,13 @@ def atomic_write(path: str, data: bytes, durable: bool = True) -> None:
     replace_file(path, data, durable=durable)
 
 
+def kept_owner(info: os.stat_result) -> tuple[int, int] | None:
+    """The owner to give a replacement of the file `info` describes: its own when root rewrites another user's
+    file (`sudo ... configure docker` must not leave her config.json root's), else None (the writer's)."""
+    as_root = sys.platform != "win32" and os.geteuid() == 0
+    return (info.st_uid, info.st_gid) if as_root and (info.st_uid, info.st_gid) != (0, 0) else None
+
+
 def replace_file(path: str, data: bytes, *, durable: bool = True, mode: int = 0o600,
                  owner: tuple[int, int] | None = None) -> None:
     """Replace `path` with `data` atomically: a temp file (created O_EXCL, `mode`, `owner` if given) in the

@@ -83,6 +83,16 @@ def test_creds_store_is_set_other_keys_kept_in_order_mode_kept_and_a_backup_made
     assert sorted(p.name for p in docker_config.parent.iterdir()) == ["config.json", "config.json.bak"]
 
 
+def test_root_rewriting_her_config_keeps_it_hers(docker_config: Path, other_user: int) -> None:
+    # `sudo docker-credential-switchboard configure docker` with her DOCKER_CONFIG: the file stays hers
+    write(docker_config, {"currentContext": "default"})
+    os.chown(docker_config, other_user, other_user)
+    assert call(["configure", "docker"]).code == 0
+    assert json.loads(docker_config.read_text())["credsStore"] == "switchboard"
+    assert (docker_config.stat().st_uid, docker_config.stat().st_gid) == (other_user, other_user)
+    assert docker_config.with_name("config.json.bak").stat().st_uid == 0  # the backup root made: root's, 0600
+
+
 def test_a_second_run_changes_nothing_and_says_so(docker_config: Path) -> None:
     write(docker_config, {"auths": {}})
     assert call(["configure", "docker"]).code == 0

@@ -35,14 +35,18 @@ def atomic_write(path: str, data: bytes, new_mode: int, *, keep_mode: bool = Tru
     """Replace `path` with `data` atomically (temp + fsync + rename in its folder).
 
     The file gets `new_mode` when it is new or `keep_mode` is False (then a symbolic link at `path` is
-    replaced, not followed: a backup never lands where a planted link points), else it keeps its mode."""
+    replaced, not followed: a backup never lands where a planted link points), else it keeps its mode and,
+    rewritten by root, its owner."""
     target = os.path.realpath(path) if keep_mode else os.path.abspath(path)
+    mode, owner = new_mode, None
+    if keep_mode:
+        try:
+            info = os.stat(target)
+            mode, owner = info.st_mode & 0o7777, fsutil.kept_owner(info)
+        except FileNotFoundError:
+            pass
     try:
-        mode = os.stat(target).st_mode & 0o7777 if keep_mode else new_mode
-    except FileNotFoundError:
-        mode = new_mode
-    try:
-        fsutil.replace_file(target, data, mode=mode)
+        fsutil.replace_file(target, data, mode=mode, owner=owner)
     except OSError as exc:
         raise ConfigureError(f"cannot write {target}: {exc.strerror}; nothing was changed") from None
 
