@@ -17,10 +17,14 @@ from .backends.base import Backend, Credentials
 from .backends.store import StaticStore, open_store
 from .config import Config
 from .config import load_all as load_config
-from .errors import CredentialsNotFound
+from .errors import CredentialsNotFound, TokenUnavailable
 from .hosts import RegistryKey
 from .route import RouteSpec
 from .router import Route, route_for
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .pod import PodIdentity
 
 
 def _forget_fast_records() -> None:
@@ -32,9 +36,13 @@ def _forget_fast_records() -> None:
 class Switchboard:
     """One helper invocation's view of the configuration and the static store (opened lazily)."""
 
-    def __init__(self, config: Config | None = None, static: StaticStore | None = None) -> None:
+    def __init__(self, config: Config | None = None, static: StaticStore | None = None,
+                 pod: PodIdentity | None = None) -> None:
         self.config = config if config is not None else load_config()
         self._static = static
+        # the service account of the pod a kubelet asks for (KEP-4412); token routes that name a per-pod
+        # identity ask as it (TokenBackend.pod_plan), everything else answers as it would without a pod
+        self.pod = pod
 
     @property
     def static(self) -> StaticStore:
@@ -56,21 +64,31 @@ class Switchboard:
 
     def get(self, key: RegistryKey) -> Credentials:
         """Credentials for `key`, or CredentialsNotFound."""
+        return self.answer(key)[0]
+
+    def answer(self, key: RegistryKey) -> tuple[Credentials, Route | None]:
+        """Credentials for `key` and the route whose backend gave them (None: the static store did), or
+        CredentialsNotFound: a TokenUnavailable with its reason when the route's token backend failed and
+        the static store had nothing either."""
         route = self.route(key)
         if route.backend == "none":
             log.log(f"get {key.raw}: route {route.pattern.text if route.pattern else ''} ({route.spec.source}) "
                     "is anonymous: not-found")
             raise CredentialsNotFound()
+        failed: TokenUnavailable | None = None
         if route.backend != "store":
             try:
-                return self.backend(route.spec).get(key)
-            except CredentialsNotFound:
+                return self.backend(route.spec).get(key), route
+            except CredentialsNotFound as exc:
+                failed = exc if isinstance(exc, TokenUnavailable) else None
                 log.log(f"get {key.raw}: {route.backend} route has nothing; trying the static store")
         try:
-            return self.static.get(key)
+            return self.static.get(key), None
         except CredentialsNotFound:
             looked = ", ".join(dict.fromkeys([key.raw, *key.candidates()]))
             log.log(f"get {key.raw}: the static store has no entry (looked up: {looked}): not-found")
+            if failed is not None:
+                raise failed from None
             raise
 
     def _writer(self, key: RegistryKey) -> Backend:

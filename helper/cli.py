@@ -5,7 +5,7 @@ A front end owns its wire format and its error policy, and asks the same `Switch
 - the docker-credential-helpers protocol (`protocol_frontend`): `get|store|erase|list|version`, and
   no word at all. Checked first, from a literal table, so that a `get` loads no command machinery.
 - the management commands (`commands`): every other word, help included. Each command is one module
-  and one row of `commands.COMMANDS`; a program-facing command such as the kubelet plugin to come is
+  and one row of `commands.COMMANDS`; a program-facing command such as the kubelet plugin (`kubelet`) is
   one such row that names its own error policy (see `commands.Command`).
 
 Both print every error as one line on stdout with exit 1; tracebacks only with `SWITCHBOARD_DEBUG=1`.

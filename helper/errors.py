@@ -53,3 +53,13 @@ class NotSupported(HelperError):
 
 class UsageError(HelperError):
     """Wrong command-line arguments."""
+
+
+class TokenUnavailable(CredentialsNotFound):
+    """A token backend could not mint a token: on the wire the exact not-found (Docker then pulls
+    anonymously, as with the cloud helpers), while `reason` (one line, never a secret) is kept for a
+    front end whose caller needs it: the kubelet logs a plugin's stderr, and its operator needs the why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason

@@ -50,8 +50,9 @@ class FakeEcr(Loopback):
         self.key_ids: list[str] = []
         #: the form fields of each STS AssumeRole call
         self.assume_role_calls: list[dict[str, str]] = []
-        #: the role names of each STS AssumeRoleWithWebIdentity call
+        #: the role names of each STS AssumeRoleWithWebIdentity call, and the form fields of each
         self.web_identity_roles: list[str] = []
+        self.web_identity_calls: list[dict[str, str]] = []
         self._lock = threading.Lock()
         fake = self
 
@@ -83,9 +84,11 @@ class FakeEcr(Loopback):
                 if b"Action=AssumeRoleWithWebIdentity" in body:
                     from urllib.parse import parse_qsl
 
-                    role = dict(parse_qsl(body.decode()))["RoleArn"].rsplit("/", 1)[-1]
+                    form = dict(parse_qsl(body.decode()))
+                    role = form["RoleArn"].rsplit("/", 1)[-1]
                     with fake._lock:
                         fake.web_identity_roles.append(role)
+                        fake.web_identity_calls.append(form)
                     self._send(200, WEB_IDENTITY_XML.format(key=f"ASIAWEB{role.upper()}").encode(), "text/xml")
                     return
                 if b"Action=AssumeRole" in body:

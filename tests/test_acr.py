@@ -584,6 +584,6 @@ def test_authority_host_forms(monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in ("http://login.example", "https://user@login.example", "ftp://login.example",
                 "https://login.example:port", "https://", "https://login.example?x=1"):
         monkeypatch.setenv("AZURE_AUTHORITY_HOST", bad)
-        with pytest.raises(acr.AcrError):
+        with pytest.raises(acr.TokenHttpError):
             acr.authority_for(REGISTRY)
 

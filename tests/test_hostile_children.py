@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 
 from helper import procs
-from helper.backends import azure_http, entra
+from helper.backends import entra, oauth_http
 from tests.conftest import NOT_FOUND, helper_executable
 from tests.loopback import Loopback, QuietHandler
 
@@ -390,4 +390,4 @@ def test_a_client_secret_to_a_loopback_http_authority_never_goes_through_http_pr
     ("https://myreg.azurecr.io/oauth2/exchange", False),
 ])
 def test_which_urls_skip_the_proxy(url: str, direct: bool) -> None:
-    assert azure_http.direct(url) is direct
+    assert oauth_http.direct(url) is direct

@@ -10,7 +10,7 @@ of the user `00000000-0000-0000-0000-000000000000`. It lives 3 h (its JWT `exp` 
 The exchange goes only to the host the anchored ACR route matched: never to a host named in a
 `WWW-Authenticate` header or a redirect (redirects are refused), so a lookalike registry gets nothing.
 
-Both steps are plain urllib, bounded, never retried, with secrets scrubbed from errors: see `azure_http`.
+Both steps are plain urllib, bounded, never retried, with secrets scrubbed from errors: see `oauth_http`.
 Nothing network-related is imported until a token must be fetched: a cache hit imports no `urllib`,
 `http.client` or `ssl`.
 """
@@ -23,13 +23,17 @@ from .. import fastjson
 from ..errors import HelperError
 from ..hosts import RegistryKey
 from ..tokens import Token, now
-from .azure_http import AcrError, json_field, post_form
 from .base import Rows
-from .entra import TENANT_CHARS, Plan, authority_for, entra_token, make_plan
+from .entra import TENANT_CHARS, Plan, authority_for, entra_token, make_plan, pod_plan
+from .oauth_http import TokenHttpError, json_field, post_form
 from .token_base import Identity, TokenBackend
 
-# AcrError (azure_http) and authority_for (entra) are re-exported: callers know the backend's API as `acr`
-__all__ = ["DEFAULT_LIFETIME_S", "USERNAME", "AcrBackend", "AcrError", "authority_for", "exchange", "expiry",
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..pod import PodIdentity
+
+# TokenHttpError (oauth_http) and authority_for (entra) are re-exported: callers know the backend's API as `acr`
+__all__ = ["DEFAULT_LIFETIME_S", "USERNAME", "AcrBackend", "TokenHttpError", "authority_for", "exchange", "expiry",
            "jwt_claims"]
 
 USERNAME = "00000000-0000-0000-0000-000000000000"  # az acr login's EMPTY_GUID: the password is a refresh token
@@ -78,7 +82,7 @@ class AcrBackend(TokenBackend):
     def _target(self, key: RegistryKey) -> tuple[str, str]:
         """(host, host[:port]) the route matched: the only place the exchange is sent."""
         if key.host is None or key.hostport is None:
-            raise AcrError(f"{key.raw!r} does not name a registry host")
+            raise TokenHttpError(f"{key.raw!r} does not name a registry host")
         return key.host, key.hostport
 
     def _plan(self, key: RegistryKey) -> Plan:
@@ -93,11 +97,22 @@ class AcrBackend(TokenBackend):
         # that identity, not the identity: rotating it keeps the entry.
         return Identity(self._plan(key).cache_identity())
 
+    def pod_plan(self, key: RegistryKey) -> str | None:
+        plan = pod_plan(self.spec.params, self._target(key)[0], self.pod) if self.pod is not None else None
+        return None if plan is None else plan.cache_identity()
+
+    def fetch_for_pod(self, key: RegistryKey, pod: PodIdentity) -> Token:
+        plan = pod_plan(self.spec.params, self._target(key)[0], pod)
+        assert plan is not None  # TokenBackend asks only after pod_plan named one
+        return self._fetch(key, plan, pod.token)
+
     def fetch(self, key: RegistryKey) -> Token:
+        return self._fetch(key, self._plan(key), None)
+
+    def _fetch(self, key: RegistryKey, plan: Plan, assertion: str | None) -> Token:
         host, hostport = self._target(key)
-        plan = self._plan(key)
         started = now()
-        access_token = entra_token(plan)
+        access_token = entra_token(plan, assertion)
         tenant = plan.tenant
         if not tenant:  # a managed identity's tenant, as the token says
             tid = jwt_claims(access_token).get("tid")

@@ -39,9 +39,10 @@ class Basis:
 class Credentials:
     """A username and secret: every backend's answer. Immutable; the secret never appears in repr() or str().
 
-    A cached token's answer also says how long it stands and what it rests on: `fresh_until` (epoch
-    seconds, before the token's refresh window; None = no expiry known) and `basis` (None for every other
-    answer: a static secret, or a token the user chose not to cache, is never repeated outside this call).
+    A token's answer also says how long it stands: `fresh_until` (epoch seconds, before the token's refresh
+    window; None = no expiry known, and for every static secret). A cached token's says what it rests on:
+    `basis` (None for every other answer: a static secret, or a token the user chose not to cache, is never
+    repeated outside this call).
     """
 
     __slots__ = ("basis", "fresh_until", "secret", "username")

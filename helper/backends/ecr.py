@@ -19,6 +19,10 @@ from .aws_identity import aws_identity, describe
 from .base import Rows
 from .token_base import Identity, TokenBackend
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..pod import PodIdentity
+
 USERNAME = "AWS"
 CONNECT_TIMEOUT_S = 3  # an unreachable endpoint must not stall a pull for minutes (ECR helper #137)
 READ_TIMEOUT_S = 10
@@ -71,20 +75,36 @@ def _config(**extra: object) -> object:
                   retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"}, **extra)
 
 
-def _client(params: dict[str, object], service: str, region: str, **config: object) -> object:
-    session = _session(str(params["profile"]) if "profile" in params else None)
-    role_arn = params.get("role_arn")
+def _client(params: dict[str, object], service: str, region: str, pod: PodIdentity | None = None,
+            **config: object) -> object:
+    """A client of `service`: as the route's role or profile, as the default chain, or, with `pod`, as the role
+    the pod's service account names, assumed with its token (AssumeRoleWithWebIdentity, unsigned: the node's
+    own credentials take no part)."""
+    session = _session(str(params["profile"]) if "profile" in params and pod is None else None)
+    role_arn = pod_role(params, pod) if pod is not None else params.get("role_arn")
     if role_arn:
         sts = session.create_client("sts", region_name=region, config=_config())  # type: ignore[attr-defined]
         kwargs = {"RoleArn": str(role_arn), "RoleSessionName": str(params.get("session_name") or
                                                                     "docker-credential-switchboard")}
-        if params.get("external_id"):
-            kwargs["ExternalId"] = str(params["external_id"])
-        creds = sts.assume_role(**kwargs)["Credentials"]
+        if pod is not None:
+            kwargs["RoleSessionName"] = str(params.get("session_name") or pod.session_name())
+            creds = sts.assume_role_with_web_identity(WebIdentityToken=pod.token, **kwargs)["Credentials"]
+        else:
+            if params.get("external_id"):
+                kwargs["ExternalId"] = str(params["external_id"])
+            creds = sts.assume_role(**kwargs)["Credentials"]
         return session.create_client(  # type: ignore[attr-defined]
             service, region_name=region, config=_config(**config), aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
     return session.create_client(service, region_name=region, config=_config(**config))  # type: ignore[attr-defined]
+
+
+def pod_role(params: dict[str, object], pod: PodIdentity) -> str:
+    """The role a pod's service account pulls as: its `eks.amazonaws.com/ecr-role-arn` annotation (the AWS
+    plugin's convention), else the route's `role_arn`; "" when neither names one."""
+    from ..pod import AWS_ROLE
+
+    return pod.annotation(AWS_ROLE) or str(params.get("role_arn") or "")
 
 
 def _decode(authorization_token: str) -> tuple[str, str]:
@@ -103,6 +123,10 @@ class _AwsBackend(TokenBackend):
     def _identity_rows(self) -> Rows:
         return [("aws identity", aws_identity(self.spec.params).name.replace("|", ", ")),
                 ("aws inputs", describe(self.spec.params))]
+
+    def pod_plan(self, key: RegistryKey) -> str | None:
+        role = pod_role(self.spec.params, self.pod) if self.pod is not None else ""
+        return f"aws-role={role}|session={self.spec.params.get('session_name') or ''}" if role else None
 
     def caching(self) -> bool:
         return not os.environ.get("AWS_ECR_DISABLE_CACHE")  # amazon-ecr-credential-helper's switch, any value
@@ -132,8 +156,14 @@ class EcrBackend(_AwsBackend):
         return f"{host}|region={self._region(target)}"
 
     def fetch(self, key: RegistryKey) -> Token:
+        return self._fetch(key, None)
+
+    def fetch_for_pod(self, key: RegistryKey, pod: PodIdentity) -> Token:
+        return self._fetch(key, pod)
+
+    def _fetch(self, key: RegistryKey, pod: PodIdentity | None) -> Token:
         _, target = self._target(key)
-        client = _client(self.spec.params, "ecr", self._region(target),
+        client = _client(self.spec.params, "ecr", self._region(target), pod,
                          use_fips_endpoint=target.fips, use_dualstack_endpoint=target.dualstack)
         started = now()
         answer = client.get_authorization_token(registryIds=[target.account])  # type: ignore[attr-defined]
@@ -160,7 +190,13 @@ class EcrPublicBackend(_AwsBackend):
         return ""  # one registry, one region: the route and the identity say it all
 
     def fetch(self, key: RegistryKey) -> Token:
-        client = _client(self.spec.params, "ecr-public", "us-east-1")
+        return self._fetch(None)
+
+    def fetch_for_pod(self, key: RegistryKey, pod: PodIdentity) -> Token:
+        return self._fetch(pod)
+
+    def _fetch(self, pod: PodIdentity | None) -> Token:
+        client = _client(self.spec.params, "ecr-public", "us-east-1", pod)
         started = now()
         data = client.get_authorization_token()["authorizationData"]  # type: ignore[attr-defined]
         user, password = _decode(data["authorizationToken"])

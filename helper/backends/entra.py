@@ -18,7 +18,7 @@ The authority is `AZURE_AUTHORITY_HOST`, else the registry's cloud (`*.azurecr.i
 `scope` (default: the cloud's ARM scope, e.g. `https://management.azure.com/.default`).
 
 `make_plan` picks the credential without a network call (it names the cache entry); `entra_token` fetches,
-through `azure_http`.
+through `oauth_http`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,12 @@ from __future__ import annotations
 import os
 import sys
 
-from .azure_http import AcrError, get_local, json_field, post_form, problem, split_url
 from .base import Rows
+from .oauth_http import TokenHttpError, get_local, json_field, post_form, problem, secret_endpoint, split_url
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..pod import PodIdentity
 
 CLIENT_SECRET, FEDERATED, MANAGED_IDENTITY = "client-secret", "federated-token", "managed-identity"
 IMDS, APP_SERVICE, ARC = "imds", "app-service", "arc"
@@ -43,7 +47,6 @@ IMDS_PATH = "/metadata/identity/oauth2/token"
 # Azure Arc names a key file in its challenge; only files in the agent's folder are read (as azure-identity).
 ARC_KEY_DIR_LINUX = "/var/opt/azcmagent/tokens"
 ARC_KEY_MAX_BYTES = 4096
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 TENANT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
 
 
@@ -62,13 +65,7 @@ def authority_for(host: str) -> str:
         return CLOUDS[cloud_of(host)][0]
     if "://" not in raw:
         raw = "https://" + raw
-    raw = raw.rstrip("/")
-    scheme, name, _, target = split_url(raw, "AZURE_AUTHORITY_HOST")
-    if "?" in target or "#" in raw:
-        raise AcrError(f"AZURE_AUTHORITY_HOST {raw!r} must not have a query")
-    if scheme == "http" and name not in _LOOPBACK:
-        raise AcrError(f"AZURE_AUTHORITY_HOST {raw!r}: a client secret is only sent over https (http on loopback only)")
-    return raw
+    return secret_endpoint(raw, "AZURE_AUTHORITY_HOST")
 
 
 class Plan:
@@ -114,12 +111,12 @@ class Plan:
 
 def _tenant(value: str, origin: str) -> str:
     if value and not set(value) <= TENANT_CHARS:
-        raise AcrError(f"{origin} {value!r} is not a tenant id (letters, digits, '-' and '.')")
+        raise TokenHttpError(f"{origin} {value!r} is not a tenant id (letters, digits, '-' and '.')")
     return value
 
 
 def make_plan(params: dict[str, object], host: str) -> Plan:
-    """The credential for `host` from the route's parameters and the environment; AcrError when incomplete."""
+    """The credential for `host` from the route's parameters and the environment; TokenHttpError when incomplete."""
     env = os.environ
     tenant = _tenant(str(params["tenant"]), "route tenant") if params.get("tenant") else \
         _tenant(env.get("AZURE_TENANT_ID", "").strip(), "AZURE_TENANT_ID")
@@ -129,9 +126,9 @@ def make_plan(params: dict[str, object], host: str) -> Plan:
         kind = CLIENT_SECRET if env.get("AZURE_CLIENT_SECRET") else FEDERATED
         variable = "AZURE_CLIENT_SECRET" if kind == CLIENT_SECRET else "AZURE_FEDERATED_TOKEN_FILE"
         if not tenant:
-            raise AcrError(f"{variable} is set but no tenant: set AZURE_TENANT_ID or the route's tenant")
+            raise TokenHttpError(f"{variable} is set but no tenant: set AZURE_TENANT_ID or the route's tenant")
         if not client_id:
-            raise AcrError(f"{variable} is set but no client id: set AZURE_CLIENT_ID or the route's client_id")
+            raise TokenHttpError(f"{variable} is set but no client id: set AZURE_CLIENT_ID or the route's client_id")
         return Plan(kind, tenant, client_id, authority_for(host), scope)
     endpoint = env.get("IDENTITY_ENDPOINT", "").strip()
     if endpoint and env.get("IDENTITY_HEADER"):
@@ -139,7 +136,7 @@ def make_plan(params: dict[str, object], host: str) -> Plan:
     elif endpoint and env.get("IMDS_ENDPOINT"):
         mi_kind = ARC
         if client_id:
-            raise AcrError("Azure Arc supports only the system-assigned identity: unset AZURE_CLIENT_ID "
+            raise TokenHttpError("Azure Arc supports only the system-assigned identity: unset AZURE_CLIENT_ID "
                            "and the route's client_id")
     else:
         mi_kind = IMDS
@@ -153,22 +150,22 @@ def _arc_key_file(challenge: str | None) -> str:
     """The key file Azure Arc's 401 names, if it is where the agent keeps them (it is read as a password)."""
     _, _, path = (challenge or "").partition("Basic realm=")
     if not path:
-        raise AcrError("Azure Arc: the endpoint's 401 names no key file")
+        raise TokenHttpError("Azure Arc: the endpoint's 401 names no key file")
     if sys.platform.startswith("linux"):
         folder = ARC_KEY_DIR_LINUX
     elif sys.platform == "win32":
         folder = os.path.join(os.environ.get("PROGRAMDATA", r"C:\ProgramData"), "AzureConnectedMachineAgent", "Tokens")
     else:
-        raise AcrError(f"Azure Arc managed identity is not supported on {sys.platform}")
+        raise TokenHttpError(f"Azure Arc managed identity is not supported on {sys.platform}")
     if os.path.dirname(os.path.abspath(path)) != os.path.abspath(folder) or not path.endswith(".key"):
-        raise AcrError(f"Azure Arc: refusing key file {path!r} (only *.key files in {folder})")
+        raise TokenHttpError(f"Azure Arc: refusing key file {path!r} (only *.key files in {folder})")
     try:
         if os.path.getsize(path) > ARC_KEY_MAX_BYTES:
-            raise AcrError(f"Azure Arc: key file {path} is larger than {ARC_KEY_MAX_BYTES} bytes")
+            raise TokenHttpError(f"Azure Arc: key file {path} is larger than {ARC_KEY_MAX_BYTES} bytes")
         with open(path, encoding="utf-8") as handle:
             return handle.read().strip()
     except (OSError, UnicodeError) as exc:
-        raise AcrError(f"Azure Arc: cannot read key file {path} ({type(exc).__name__})") from None
+        raise TokenHttpError(f"Azure Arc: cannot read key file {path} ({type(exc).__name__})") from None
 
 
 def _managed_identity_token(plan: Plan) -> str:
@@ -196,27 +193,51 @@ def _managed_identity_token(plan: Plan) -> str:
         secrets = (key,)
         status, _, body = get_local(url, {**headers, "Authorization": f"Basic {key}"}, what, secrets)
     if status != 200:
-        raise AcrError(f"{what}: {plan.mi_endpoint} answered HTTP {status}{problem(body, secrets)}")
+        raise TokenHttpError(f"{what}: {plan.mi_endpoint} answered HTTP {status}{problem(body, secrets)}")
     return json_field(body, "access_token", what)
 
 
-def entra_token(plan: Plan) -> str:
-    """An Entra ID access token for `plan.scope`."""
+def pod_plan(params: dict[str, object], host: str, pod: PodIdentity) -> Plan | None:
+    """A federated credential for the pod's service account, as the Azure plugin reads it: the client id from the
+    `kubernetes.azure.com/acr-client-id` annotation, the tenant from `.../acr-tenant-id`, else the route's
+    `tenant` or AZURE_TENANT_ID. None when the annotation names no client: the node's credential answers."""
+    from ..pod import AZURE_CLIENT_ID, AZURE_TENANT_ID
+
+    client_id = pod.annotation(AZURE_CLIENT_ID)
+    if not client_id:
+        return None
+    tenant = (_tenant(pod.annotation(AZURE_TENANT_ID), f"annotation {AZURE_TENANT_ID}")
+              or _tenant(str(params.get("tenant") or ""), "route tenant")
+              or _tenant(os.environ.get("AZURE_TENANT_ID", "").strip(), "AZURE_TENANT_ID"))
+    if not tenant:
+        raise TokenHttpError(f"the service account names a client ({AZURE_CLIENT_ID}) but no tenant: annotate it "
+                             f"with {AZURE_TENANT_ID}, or set the route's tenant")
+    scope = str(params.get("scope") or CLOUDS[cloud_of(host)][1])
+    return Plan(FEDERATED, tenant, client_id, authority_for(host), scope)
+
+
+def entra_token(plan: Plan, assertion: str | None = None) -> str:
+    """An Entra ID access token for `plan.scope`; `assertion`: a pod's service-account token to present as the
+    federated client assertion instead of AZURE_FEDERATED_TOKEN_FILE's."""
     if plan.kind == MANAGED_IDENTITY:
         return _managed_identity_token(plan)
     form = {"grant_type": "client_credentials", "client_id": plan.client_id, "scope": plan.scope}
     if plan.kind == CLIENT_SECRET:
         form["client_secret"] = os.environ.get("AZURE_CLIENT_SECRET", "")
         secret = form["client_secret"]
+    elif assertion is not None:
+        secret = assertion
+        form["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+        form["client_assertion"] = secret
     else:
         path = os.environ.get("AZURE_FEDERATED_TOKEN_FILE", "")
         try:
             with open(path, encoding="utf-8") as handle:  # fresh every time: the kubelet rotates it
                 secret = handle.read().strip()
         except (OSError, UnicodeError) as exc:
-            raise AcrError(f"cannot read AZURE_FEDERATED_TOKEN_FILE {path} ({type(exc).__name__})") from None
+            raise TokenHttpError(f"cannot read AZURE_FEDERATED_TOKEN_FILE {path} ({type(exc).__name__})") from None
         if not secret:
-            raise AcrError(f"AZURE_FEDERATED_TOKEN_FILE {path} is empty")
+            raise TokenHttpError(f"AZURE_FEDERATED_TOKEN_FILE {path} is empty")
         form["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
         form["client_assertion"] = secret
     url = f"{plan.authority}/{plan.tenant}/oauth2/v2.0/token"

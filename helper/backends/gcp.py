@@ -9,9 +9,10 @@ The credentials come from the first of, in `google.auth.default()`'s order:
 3. the GCE / GKE / Cloud Run metadata server (GCE_METADATA_HOST, GCE_METADATA_IP), found with one short ping.
 
 A route may name a service account to `impersonate` (the token is then that account's, minted through the IAM
-Credentials API) and the OAuth `scopes` (default: cloud-platform). The username is `oauth2accesstoken`, as GCR
-and Artifact Registry expect; one token serves every GCP host of the route, so the cache key names the route
-and the identity, never a host.
+Credentials API) and the OAuth `scopes` (default: cloud-platform). For the kubelet plugin's per-pod identity
+(KEP-4412) a route names its `workload_identity_provider` (and `sts_endpoint`, `iam_endpoint`): see google_pod.
+The username is `oauth2accesstoken`, as GCR and Artifact Registry expect; one token serves every GCP host of the
+route, so the cache key names the route and the identity, never a host.
 
 The chain is walked here with google-auth's own loaders rather than by `google.auth.default()`, because default()
 also looks up a project ID, which a registry token does not need: for gcloud user credentials it runs
@@ -37,6 +38,8 @@ from .token_base import Identity, TokenBackend
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from ..pod import PodIdentity
 
 USERNAME = "oauth2accesstoken"
 DEFAULT_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -189,6 +192,16 @@ class GcpBackend(TokenBackend):
     def who(self, key: RegistryKey) -> Identity:
         who = google_identity()
         return Identity(f"{who.name}|impersonate={self._impersonate() or ''}", who.files)
+
+    def pod_plan(self, key: RegistryKey) -> str | None:
+        from .google_pod import plan
+
+        return plan(self.spec.params, self.pod) if self.pod is not None else None
+
+    def fetch_for_pod(self, key: RegistryKey, pod: PodIdentity) -> Token:
+        from .google_pod import pod_token
+
+        return pod_token(self.spec.params, pod, _scopes(self.spec.params))
 
     def fetch(self, key: RegistryKey) -> Token:
         import warnings

@@ -23,17 +23,21 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Protocol
 
+    from ..pod import PodIdentity
     from ..route import RouteSpec
     from .base import Backend
     from .token_base import TokenBackend
 
     class Board(Protocol):
-        """What a factory may use of the `Switchboard`: the static store."""
+        """What a factory may use of the `Switchboard`: the static store, and the pod a kubelet asks for."""
 
         @property
         def static(self) -> Backend: ...
 
-    #: builds a route's backend; `board` gives the static store
+        @property
+        def pod(self) -> PodIdentity | None: ...
+
+    #: builds a route's backend; `board` gives the static store and the pod (token backends only use it)
     Factory = Callable[[RouteSpec, Board], Backend]
 
 # Route parameter types, as `config` checks them (the text is the error message's wording).
@@ -117,7 +121,7 @@ def _cached(cls: type[TokenBackend]) -> Factory:
     def build(spec: RouteSpec, board: Board) -> Backend:
         from ..cache import TokenCache
 
-        return cls(spec, TokenCache())
+        return cls(spec, TokenCache(), board.pod)
 
     return build
 
@@ -199,7 +203,8 @@ _ROWS = (
     BackendKind("ecr-public", _ecr_public, {name: Param() for name in _AWS_PARAMS},
                 token=True, env=_AWS_ENV, files=_AWS_FILES,
                 botocore_services=frozenset({"ecr-public"}) | _AWS_CHAIN_SERVICES),
-    BackendKind("gcp", _gcp, {"impersonate": Param(),
+    BackendKind("gcp", _gcp, {"impersonate": Param(), "workload_identity_provider": Param(),
+                              "sts_endpoint": Param(), "iam_endpoint": Param(),
                               "scopes": Param(STRINGS, default=("https://www.googleapis.com/auth/cloud-platform",))},
                 token=True,
                 env=("GOOGLE_*", "CLOUDSDK_CONFIG", "GCE_METADATA_*", "APPDATA", "SYSTEMDRIVE", *_HTTP_ENV),

@@ -13,7 +13,7 @@ import time
 
 from .. import log
 from ..cache import TokenCache, get_token
-from ..errors import CredentialsNotFound
+from ..errors import TokenUnavailable
 from ..fsutil import signature
 from ..hosts import RegistryKey
 from ..tokens import Token
@@ -21,6 +21,7 @@ from .base import Backend, Basis, Credentials, Rows, Signed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ..pod import PodIdentity
     from ..route import RouteSpec
 
 FETCH_DEADLINE_S = 30.0  # no cloud call, retries included, may hold a pull longer than this
@@ -58,9 +59,10 @@ class TokenBackend(Backend):
 
     kind = "token"
 
-    def __init__(self, spec: RouteSpec, cache: TokenCache | None) -> None:
+    def __init__(self, spec: RouteSpec, cache: TokenCache | None, pod: PodIdentity | None = None) -> None:
         self.spec = spec
         self.cache = cache
+        self.pod = pod  # the pulling pod's service account (kubelet plugin, KEP-4412); None: the node's identity
 
     def target(self, key: RegistryKey) -> str:
         """What the token is for (a registry, a region, scopes): the part of the cache key that is not who asks."""
@@ -83,6 +85,24 @@ class TokenBackend(Backend):
         """Mint a new token (network). Raise anything on failure: it becomes a not-found."""
         raise NotImplementedError
 
+    def pod_plan(self, key: RegistryKey) -> str | None:
+        """With a pod's service account (`self.pod`): what this route would ask the cloud as, readable and
+        never a secret (a role, a service account, a client id), or None when the route has nothing that
+        names a per-pod identity and answers with the node's, as without a pod. The default: None."""
+        return None
+
+    def fetch_for_pod(self, key: RegistryKey, pod: PodIdentity) -> Token:
+        """Mint a token for the pod's own cloud identity (`pod_plan` named it), with its service-account token."""
+        raise NotImplementedError
+
+    def _who(self, key: RegistryKey) -> Identity:
+        """`who`, or the pod's service account when the route will ask as the pod: never the node's entry."""
+        if self.pod is not None:
+            plan = self.pod_plan(key)
+            if plan is not None:
+                return Identity(self.pod.key(plan), (), repeatable=False)
+        return self.who(key)
+
     def identity(self, key: RegistryKey) -> Rows:
         """For `resolve`: which identity would be used (never a secret)."""
         return []
@@ -102,9 +122,11 @@ class TokenBackend(Backend):
 
         box: dict[str, object] = {}
 
+        pod = self.pod if self.pod is not None and self.pod_plan(key) is not None else None
+
         def work() -> None:
             try:
-                box["token"] = self.fetch(key)
+                box["token"] = self.fetch(key) if pod is None else self.fetch_for_pod(key, pod)
             except BaseException as exc:
                 box["error"] = exc
 
@@ -122,14 +144,17 @@ class TokenBackend(Backend):
     def get(self, key: RegistryKey) -> Credentials:
         cache = self.cache if self.caching() else None
         try:
-            who = self.who(key)
+            who = self._who(key)
             cache_key = self.cache_key(key, who)
             token = get_token(cache, cache_key, self.server(key), lambda: self._fetch_for(key, who), self.deadline())
         except Exception as exc:  # any cloud failure is a not-found; the reason goes to the log
-            log.log(f"{self.kind} token for {key.raw} failed: {type(exc).__name__}: {exc}")
-            raise CredentialsNotFound() from None
+            reason = " ".join(f"{self.kind} token for {key.hostport or key.raw} failed: {type(exc).__name__}: "
+                              f"{exc}".split())
+            reason = self.pod.scrub(reason) if self.pod is not None else reason
+            log.log(reason)
+            raise TokenUnavailable(reason) from None
         if cache is None:  # no cache, no repeated answers: every get asks the cloud, as the user chose
-            return Credentials(token.username, token.secret)
+            return Credentials(token.username, token.secret, token.fresh_until())
         basis = Basis(who.files, lambda: cache.entry_holding(cache_key, token)) if who.repeatable else None
         return Credentials(token.username, token.secret, token.fresh_until(), basis)
 

@@ -7,7 +7,7 @@ is that module and that row: `--help` (which loads every row), `CMD --help` and 
 
 Front end: the commands answer people in plain text on stdout, and every error is one line on stdout
 with exit 1, the protocol's own policy (`protocol_frontend.guarded`). A command whose caller is a
-program with its own wire contract (the kubelet's image credential provider plugin, to come) is the
+program with its own wire contract (`kubelet`, the kubelet's image credential provider plugin) is the
 same module and row: its `run` speaks the caller's format on stdout, and the row says
 `errors_to_stderr=True` so that its one-line errors go to stderr instead. No separate front-end table:
 the first word of argv picks the row, and the row is all that differs.
@@ -78,6 +78,11 @@ def _routes() -> CommandModule:
     return routes
 
 
+def _kubelet_config() -> CommandModule:
+    from . import kubelet_config
+    return kubelet_config
+
+
 def _import() -> CommandModule:
     from . import import_cmd
     return import_cmd
@@ -98,15 +103,24 @@ def _doctor() -> CommandModule:
     return doctor
 
 
+def _kubelet() -> CommandModule:
+    from . import kubelet
+    return kubelet
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("login", "store credentials for HOST (password from --password-stdin or a no-echo prompt)", _login),
     Command("logout", "forget the credentials of HOST", _logout),
     Command("resolve", "show which route and backend answer HOST, and where the secret would come from", _resolve),
     Command("routes", "show the effective routing table", _routes),
+    Command("kubelet-config", "print a kubelet CredentialProviderConfig for the routing table in force",
+            _kubelet_config, errors_to_stderr=True),
     Command("configure", "make Docker (config.json) or Podman/Buildah/Skopeo (a drop-in) use this helper", _configure),
     Command("import", "move the plaintext logins of Docker's and Podman's auth files into the store", _import),
     Command("rekey", "re-seal the encrypted file store under the key source the environment names now", _rekey),
     Command("doctor", "check that Docker, Podman and the store will work here, and say how to fix what won't", _doctor),
+    Command("kubelet", "answer a kubelet's CredentialProviderRequest on stdin (an image credential provider plugin)",
+            _kubelet, errors_to_stderr=True),
 )
 
 

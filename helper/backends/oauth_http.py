@@ -1,4 +1,5 @@
-"""The HTTP under the ACR backend: bounded, redirect-refusing urllib calls whose errors carry no secret.
+"""The OAuth HTTP of the token backends that speak it by hand: ACR and Entra ID, and a pod's Google token
+exchange (`google_pod`). Bounded, redirect-refusing urllib calls whose errors carry no secret.
 
 Plain HTTP (urllib, http.client), not azure-identity or MSAL: they pull in `requests`, `msal`, `cryptography`
 and `azure-core`, hundreds of milliseconds of imports and megabytes in every PyInstaller build, for what
@@ -34,7 +35,7 @@ MI_CONNECT_TIMEOUT_S = 2.0  # reaching a managed-identity endpoint: off Azure, 1
 MAX_BODY = 1 << 20
 
 
-class AcrError(HelperError):
+class TokenHttpError(HelperError):
     """A token request that failed or cannot be made. The message never carries a secret or token.
 
     A HelperError, so that a failed refresh inside the advisory window serves the still-valid token.
@@ -50,23 +51,38 @@ def _scrub(text: str, secrets: tuple[str, ...]) -> str:
 
 
 def split_url(url: str, what: str) -> tuple[str, str, int | None, str]:
-    """(scheme, host, port, path?query) of an http(s) URL without userinfo, or AcrError.
+    """(scheme, host, port, path?query) of an http(s) URL without userinfo, or TokenHttpError.
 
     By hand rather than urllib.parse: this runs on the cache-hit path (the cache key names the authority).
     """
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep or scheme not in ("http", "https"):
-        raise AcrError(f"{what} {url!r} must be an http(s) URL")
+        raise TokenHttpError(f"{what} {url!r} must be an http(s) URL")
     rest = rest.split("#", 1)[0]
     cut = min([i for i in (rest.find("/"), rest.find("?")) if i >= 0] or [len(rest)])
     netloc, target = rest[:cut], rest[cut:]
     split = split_hostport(netloc) if netloc and "@" not in netloc else None
     if split is None or split[0] in ("", "[]"):
-        raise AcrError(f"{what} {url!r} must be an http(s) URL with a host and no user info")
+        raise TokenHttpError(f"{what} {url!r} must be an http(s) URL with a host and no user info")
     host, port = split
     host = host[1:-1] if host.startswith("[") else host
     return scheme, host.lower(), port, target if target.startswith("/") else "/" + target
+
+
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def secret_endpoint(url: str, what: str) -> str:
+    """`url` without a trailing slash if a secret may be sent to it: https, or http to a loopback name only
+    (a test server, a local proxy); else TokenHttpError naming `what`."""
+    url = url.strip().rstrip("/")
+    scheme, name, _, target = split_url(url, what)
+    if "?" in target or "#" in url:
+        raise TokenHttpError(f"{what} {url!r} must not have a query")
+    if scheme == "http" and name not in LOOPBACK_NAMES:
+        raise TokenHttpError(f"{what} {url!r}: a secret is only sent over https (http on loopback only)")
+    return url
 
 
 # ---- HTTP: imported only when a token is fetched ------------------------------------------------------------
@@ -95,14 +111,14 @@ def problem(body: bytes, secrets: tuple[str, ...]) -> str:
 
 
 def json_field(body: bytes, field: str, what: str) -> str:
-    """The non-empty string `field` of a JSON answer, else AcrError."""
+    """The non-empty string `field` of a JSON answer, else TokenHttpError."""
     try:
         doc = fastjson.loads(body)
     except (ValueError, UnicodeError):
-        raise AcrError(f"{what}: the answer is not JSON") from None
+        raise TokenHttpError(f"{what}: the answer is not JSON") from None
     value = doc.get(field) if isinstance(doc, dict) else None
     if not isinstance(value, str) or not value:
-        raise AcrError(f"{what}: the answer has no {field}")
+        raise TokenHttpError(f"{what}: the answer has no {field}")
     return value
 
 
@@ -136,19 +152,25 @@ def _opener(url: str) -> urllib.request.OpenerDirector:
 
 
 def post_form(url: str, form: dict[str, str], what: str, secrets: tuple[str, ...]) -> bytes:
-    """POST `form` to `url` (proxies honoured, no redirects, bounded); the 2xx body, else AcrError."""
+    """POST `form` to `url` (proxies honoured, no redirects, bounded); the 2xx body, else TokenHttpError."""
+    import urllib.parse
+
+    data = urllib.parse.urlencode(form).encode("ascii")
+    return post(url, data, {"Content-Type": "application/x-www-form-urlencoded"}, what, secrets)
+
+
+def post(url: str, data: bytes, headers: dict[str, str], what: str, secrets: tuple[str, ...]) -> bytes:
+    """POST `data` with `headers` to `url`, as `post_form` does; the 2xx body, else TokenHttpError."""
     import http.client
     import urllib.error
-    import urllib.parse
     import urllib.request
 
     shown = url.split("?", 1)[0]
     if not url.startswith(("https://", "http://")):
-        raise AcrError(f"{what}: {shown} is not an http(s) URL")
+        raise TokenHttpError(f"{what}: {shown} is not an http(s) URL")
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked just above
-        url, data=urllib.parse.urlencode(form).encode("ascii"), method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
-                 "User-Agent": _user_agent()})
+        url, data=data, method="POST",
+        headers={**headers, "Accept": "application/json", "User-Agent": _user_agent()})
     try:
         with _opener(url).open(request, timeout=TIMEOUT_S) as response:
             body: bytes = response.read(MAX_BODY)
@@ -160,11 +182,11 @@ def post_form(url: str, form: dict[str, str], what: str, secrets: tuple[str, ...
             detail = ""
         finally:
             exc.close()
-        raise AcrError(f"{what}: {shown} answered HTTP {exc.code}{detail}") from None
+        raise TokenHttpError(f"{what}: {shown} answered HTTP {exc.code}{detail}") from None
     except urllib.error.URLError as exc:
-        raise AcrError(f"{what}: cannot reach {shown}: {_scrub(str(exc.reason), secrets)}") from None
+        raise TokenHttpError(f"{what}: cannot reach {shown}: {_scrub(str(exc.reason), secrets)}") from None
     except (OSError, http.client.HTTPException) as exc:
-        raise AcrError(f"{what}: {shown}: {type(exc).__name__}: {_scrub(str(exc), secrets)}") from None
+        raise TokenHttpError(f"{what}: {shown}: {type(exc).__name__}: {_scrub(str(exc), secrets)}") from None
 
 
 def get_local(url: str, headers: dict[str, str], what: str,
@@ -183,7 +205,7 @@ def get_local(url: str, headers: dict[str, str], what: str,
         response = connection.getresponse()
         return response.status, response.getheader("WWW-Authenticate"), response.read(MAX_BODY)
     except (OSError, http.client.HTTPException) as exc:
-        raise AcrError(f"{what}: cannot reach {url.split('?', 1)[0]}: {type(exc).__name__}: "
+        raise TokenHttpError(f"{what}: cannot reach {url.split('?', 1)[0]}: {type(exc).__name__}: "
                        f"{_scrub(str(exc), secrets)}") from None
     finally:
         connection.close()
