@@ -209,7 +209,9 @@ def test_only_a_cached_token_carries_what_a_record_needs(tmp_path: Path, monkeyp
     assert creds.fresh_until is not None and abs(creds.fresh_until - (time.time() + 2700)) < 60
     backend.cached = False
     uncached = backend.get(parse_key(HOST))
-    assert uncached.basis is None and uncached.fresh_until is None and uncached.secret == "s"
+    # an uncached token still says how long it stands (the kubelet plugin's cacheDuration), but rests on nothing
+    # a record could pin: no basis, so the launcher never repeats it
+    assert uncached.basis is None and uncached.fresh_until is not None and uncached.secret == "s"
 
 
 # ---- when the launcher must ask Python -------------------------------------------------------------

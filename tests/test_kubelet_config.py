@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import io
+import json
 import os
 import re
 from pathlib import Path
@@ -328,7 +329,25 @@ def test_the_name_duration_and_odd_strings_come_out_as_the_kubelet_reads_them(ro
 def test_config_env_without_a_routes_file_leaves_env_out_and_says_so() -> None:
     doc, err = document(["--config-env"])
     assert "env" not in doc["providers"][0]
-    assert err == "warning: --config-env: no routes file is in force; env is left out\n"
+    assert err == ("warning: --config-env: no routes file is in force and none of the variables is set; "
+                   "env is left out\n")
+
+
+def test_config_env_passes_the_store_and_system_routes_but_never_the_passphrase(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    system = tmp_path / "system.toml"
+    system.write_text("")
+    monkeypatch.setenv("SWITCHBOARD_SYSTEM_CONFIG", str(system))
+    monkeypatch.setenv("SWITCHBOARD_STORE", "file")
+    monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SWITCHBOARD_PASSPHRASE", "never-in-the-config")
+    doc, _ = document(["--config-env", "--static-cache", "60"])
+    provider = doc["providers"][0]
+    env = {item["name"]: item["value"] for item in provider["env"]}
+    assert env["SWITCHBOARD_SYSTEM_CONFIG"] == str(system) and env["SWITCHBOARD_STORE"] == "file"
+    assert env["SWITCHBOARD_DATA_DIR"] == str(tmp_path / "data")
+    assert "SWITCHBOARD_PASSPHRASE" not in env and "never-in-the-config" not in json.dumps(doc)
+    assert provider["args"] == ["kubelet", "--static-cache", "60"]
 
 
 @pytest.mark.parametrize(("argv", "expected"), [

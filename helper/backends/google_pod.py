@@ -46,7 +46,9 @@ def plan(params: dict[str, object], pod: PodIdentity) -> str | None:
     provider = params.get("workload_identity_provider")
     if not provider:
         return None
-    return f"gcp-provider={provider}|service-account={service_account(params, pod)}"
+    # the endpoints too: a token another STS minted is another identity's, whatever it claims
+    return (f"gcp-provider={provider}|service-account={service_account(params, pod)}"
+            f"|sts={params.get('sts_endpoint') or ''}|iam={params.get('iam_endpoint') or ''}")
 
 
 def _sts(params: dict[str, object], pod: PodIdentity, scopes: list[str]) -> tuple[str, float]:
@@ -69,14 +71,18 @@ def _rfc3339(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def _impersonate(params: dict[str, object], federated: str, account: str, scopes: list[str]) -> tuple[str, float]:
-    import json
+def _iam_url(params: dict[str, object], account: str) -> str:
     from urllib.parse import quote
 
     if "/" in account or not account.strip():
         raise TokenHttpError(f"{account!r} is not a Google service account e-mail")
     base = secret_endpoint(str(params.get("iam_endpoint") or IAM_ENDPOINT), "the route's iam_endpoint")
-    url = f"{base}/v1/projects/-/serviceAccounts/{quote(account, safe='@')}:generateAccessToken"
+    return f"{base}/v1/projects/-/serviceAccounts/{quote(account, safe='@')}:generateAccessToken"
+
+
+def _impersonate(url: str, federated: str, account: str, scopes: list[str]) -> tuple[str, float]:
+    import json
+
     data = json.dumps({"scope": scopes, "lifetime": f"{IMPERSONATION_LIFETIME_S}s"}).encode("utf-8")
     what = f"impersonation of {account}"
     body = post(url, data, {"Content-Type": "application/json", "Authorization": f"Bearer {federated}"},
@@ -92,9 +98,10 @@ def _impersonate(params: dict[str, object], federated: str, account: str, scopes
 def pod_token(params: dict[str, object], pod: PodIdentity, scopes: list[str]) -> Token:
     """The pod's access token: the STS exchange, then the service account's token when it names one."""
     started = now()
-    federated, lifetime = _sts(params, pod, scopes)
     account = service_account(params, pod)
+    iam = _iam_url(params, account) if account else ""  # checked before the pod's token is sent anywhere
+    federated, lifetime = _sts(params, pod, scopes)
     if not account:
         return Token(USERNAME, federated, started + lifetime, started)
-    token, expires = _impersonate(params, federated, account, scopes)
+    token, expires = _impersonate(iam, federated, account, scopes)
     return Token(USERNAME, token, expires, started)

@@ -32,8 +32,10 @@ from ..actions import Switchboard
 from ..backends.env import EnvBackend
 from ..errors import HelperError, UsageError
 from ..patterns import Pattern
+from ..pod import ANNOTATIONS
 from ..route import RouteSpec
-from ..router import all_routes, route_for
+from ..router import BUILTIN, all_routes, route_for
+from .kubelet import MAX_STATIC_CACHE_S
 
 DESCRIPTION = f"""Prints on stdout the file the kubelet's --image-credential-provider-config names,
 for this helper installed as NAME (default {NAME}) in its
@@ -48,10 +50,9 @@ will have: the routes and the store it sees are the ones that count."""
 PLUGIN_API_VERSION = "credentialprovider.kubelet.k8s.io/v1"
 PLUGIN_ARGS = ("kubelet",)  # the plugin front end's word
 DEFAULT_CACHE_DURATION = "5m"  # the kubelet caches a response this long when the plugin gives no cacheDuration
-# The service-account annotations the cloud plugins read in KEP-4412 mode (FLEET.md 1.5): the role, the
+# The service-account annotations the cloud routes read in KEP-4412 mode (helper/pod.py): the role, the
 # Google service account, the Entra client and tenant. Optional, so a pod without them still gets the plugin.
-SA_ANNOTATION_KEYS = ("eks.amazonaws.com/ecr-role-arn", "iam.gke.io/gcp-service-account",
-                      "kubernetes.azure.com/acr-client-id", "kubernetes.azure.com/acr-tenant-id")
+SA_ANNOTATION_KEYS = ANNOTATIONS
 
 # Go's time.ParseDuration units, in nanoseconds ("µs" in both spellings Go accepts: U+00B5 and U+03BC)
 _GO_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
@@ -75,7 +76,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--require-service-account", action="store_true",
                         help="with --service-account-audience: only for pods whose service account is known")
     parser.add_argument("--config-env", action="store_true",
-                        help="pass the routes file in force to the plugin as SWITCHBOARD_CONFIG")
+                        help="pass the routes file in force (SWITCHBOARD_CONFIG) and the SWITCHBOARD_SYSTEM_CONFIG, "
+                             "_DATA_DIR, _CACHE_DIR and _STORE set here to the plugin (never the passphrase)")
+    parser.add_argument("--static-cache", type=int, default=None, metavar="SECONDS",
+                        help="the plugin's `kubelet --static-cache`: how long the kubelet keeps a stored "
+                             "secret's answer (default: the plugin's, 300)")
 
 
 def parse_go_duration(text: str) -> float:
@@ -157,10 +162,18 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise UsageError("kubelet-config: --service-account-audience must not be empty")
     if args.require_service_account and args.service_account_audience is None:
         raise UsageError("kubelet-config: --require-service-account needs --service-account-audience AUD")
+    if args.static_cache is not None and not 0 <= args.static_cache <= MAX_STATIC_CACHE_S:
+        raise UsageError(f"kubelet-config: --static-cache must be from 0 to {MAX_STATIC_CACHE_S} seconds")
 
 
 def _warn(message: str) -> None:
     sys.stderr.write(f"warning: {message}\n")
+
+
+# a routes file's route for a built-in cloud pattern (a per-pod gcp route for `*-docker.pkg.dev`) is as portless
+_BUILTIN_TEXTS = frozenset(text for _, texts in BUILTIN for text in texts)
+# what --config-env passes on besides the routes file: where the plugin finds its routes, store and cache
+PASSED_ON = ("SWITCHBOARD_SYSTEM_CONFIG", "SWITCHBOARD_DATA_DIR", "SWITCHBOARD_CACHE_DIR", "SWITCHBOARD_STORE")
 
 
 def _builtin(spec: RouteSpec) -> bool:
@@ -240,7 +253,7 @@ def match_images(board: Switchboard) -> list[str]:
         if problem:
             _warn(f"route {pattern.text} ({spec.source}) cannot be a kubelet matchImages glob: {problem}; left out")
             continue
-        if pattern.port is None and not _builtin(spec):
+        if pattern.port is None and not _builtin(spec) and pattern.text not in _BUILTIN_TEXTS:
             _warn(f"route {pattern.text} ({spec.source}) also serves {pattern.text}:PORT, which the kubelet cannot "
                   f'match with a glob; add "{pattern.text}:PORT" for each port you use')
         emitted.append(pattern)
@@ -262,8 +275,9 @@ def match_images(board: Switchboard) -> list[str]:
     return list(dict.fromkeys(globs))
 
 
-def render(args: argparse.Namespace, globs: list[str], routes_file: str | None) -> str:
+def render(args: argparse.Namespace, globs: list[str], env: dict[str, str]) -> str:
     """The CredentialProviderConfig document."""
+    plugin_args = [*PLUGIN_ARGS, *([] if args.static_cache is None else ["--static-cache", str(args.static_cache)])]
     lines = [f"# The kubelet's --image-credential-provider-config, from `{NAME} kubelet-config`;",
              f"# the helper is {args.name} in the kubelet's --image-credential-provider-bin-dir.",
              "apiVersion: kubelet.config.k8s.io/v1",
@@ -274,9 +288,11 @@ def render(args: argparse.Namespace, globs: list[str], routes_file: str | None) 
              "    matchImages:",
              *(f"      - {_quote(glob)}" for glob in globs),
              f"    defaultCacheDuration: {_quote(args.default_cache_duration)}",
-             f"    args: [{', '.join(_quote(word) for word in PLUGIN_ARGS)}]"]
-    if routes_file is not None:
-        lines += ["    env:", f"      - name: {_quote('SWITCHBOARD_CONFIG')}", f"        value: {_quote(routes_file)}"]
+             f"    args: [{', '.join(_quote(word) for word in plugin_args)}]"]
+    if env:
+        lines.append("    env:")
+        for name, value in env.items():
+            lines += [f"      - name: {_quote(name)}", f"        value: {_quote(value)}"]
     if args.service_account_audience is not None:
         lines += ["    tokenAttributes:",
                   f"      serviceAccountTokenAudience: {_quote(args.service_account_audience)}",
@@ -295,11 +311,13 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str]) -> int:
     if not globs:
         raise HelperError("kubelet-config: no route or stored entry leaves the kubelet an image to match "
                           "(every route is `none`?); the kubelet requires at least one matchImages entry")
-    routes_file = None
+    env: dict[str, str] = {}
     if args.config_env:
-        if board.config.path is None:
-            _warn("--config-env: no routes file is in force; env is left out")
-        else:
-            routes_file = os.path.abspath(board.config.path)
-    stdout.write(render(args, globs, routes_file))
+        if board.config.path is not None:
+            env["SWITCHBOARD_CONFIG"] = os.path.abspath(board.config.path)
+        env.update((name, os.path.abspath(os.environ[name]) if name != "SWITCHBOARD_STORE" else os.environ[name])
+                   for name in PASSED_ON if os.environ.get(name))
+        if not env:
+            _warn("--config-env: no routes file is in force and none of the variables is set; env is left out")
+    stdout.write(render(args, globs, env))
     return 0
