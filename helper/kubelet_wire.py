@@ -17,6 +17,7 @@ in `pkg/credentialprovider/plugin/plugin.go` (../shared/FLEET.md §1.2). Rules:
 from __future__ import annotations
 
 from . import fastjson
+from .durations import format_go
 from .errors import BadInput
 
 GROUP = "credentialprovider.kubelet.k8s.io"
@@ -92,24 +93,12 @@ def parse_request(data: bytes) -> Request:
     return Request(str(version), image, token, dict(raw))
 
 
-def go_duration(seconds: float) -> str:
-    """Whole seconds as Go's `Duration.String` writes them (`11h45m0s`, `5m0s`, `30s`); `"0"` for none."""
-    total = int(seconds)
-    if total <= 0:
-        return "0"
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
-
-
 def format_response(api_version: str, cache_key_type: str, cache_seconds: float,
                     auth: dict[str, tuple[str, str]]) -> str:
     """The response, one JSON line: exactly the fields the kubelet's strict decoder accepts."""
     import json
 
     doc = {"kind": RESPONSE_KIND, "apiVersion": api_version, "cacheKeyType": cache_key_type,
-           "cacheDuration": go_duration(cache_seconds),
+           "cacheDuration": format_go(cache_seconds),
            "auth": {pattern: {"username": user, "password": secret} for pattern, (user, secret) in auth.items()}}
     return json.dumps(doc, separators=(",", ":")) + "\n"

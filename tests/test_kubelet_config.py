@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from helper.commands.kubelet_config import SA_ANNOTATION_KEYS, parse_go_duration
+from helper.commands.kubelet_config import SA_ANNOTATION_KEYS
+from helper.durations import parse_go as parse_go_duration
 from helper.router import BUILTIN
 from tests.conftest import Result, call, run_helper
 

@@ -40,24 +40,27 @@ class Credentials:
     """A username and secret: every backend's answer. Immutable; the secret never appears in repr() or str().
 
     A token's answer also says how long it stands: `fresh_until` (epoch seconds, before the token's refresh
-    window; None = no expiry known, and for every static secret). A cached token's says what it rests on:
+    window; None = no expiry known, and for every static secret) and `expires_at` (epoch seconds, when the
+    token stops working; None likewise). A cached token's says what it rests on:
     `basis` (None for every other answer: a static secret, or a token the user chose not to cache, is never
     repeated outside this call).
     """
 
-    __slots__ = ("basis", "fresh_until", "secret", "username")
+    __slots__ = ("basis", "expires_at", "fresh_until", "secret", "username")
 
     username: str
     secret: str
     fresh_until: float | None
     basis: Basis | None
+    expires_at: float | None
 
     def __init__(self, username: str, secret: str, fresh_until: float | None = None,
-                 basis: Basis | None = None) -> None:
+                 basis: Basis | None = None, expires_at: float | None = None) -> None:
         object.__setattr__(self, "username", username)
         object.__setattr__(self, "secret", secret)
         object.__setattr__(self, "fresh_until", fresh_until)
         object.__setattr__(self, "basis", basis)
+        object.__setattr__(self, "expires_at", expires_at)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Credentials are immutable")

@@ -154,9 +154,9 @@ class TokenBackend(Backend):
             log.log(reason)
             raise TokenUnavailable(reason) from None
         if cache is None:  # no cache, no repeated answers: every get asks the cloud, as the user chose
-            return Credentials(token.username, token.secret, token.fresh_until())
+            return Credentials(token.username, token.secret, token.fresh_until(), expires_at=token.expires_at)
         basis = Basis(who.files, lambda: cache.entry_holding(cache_key, token)) if who.repeatable else None
-        return Credentials(token.username, token.secret, token.fresh_until(), basis)
+        return Credentials(token.username, token.secret, token.fresh_until(), basis, token.expires_at)
 
     def _fetch_for(self, key: RegistryKey, who: Identity) -> Token:
         token = self._bounded_fetch(key)

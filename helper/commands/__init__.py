@@ -108,6 +108,11 @@ def _kubelet() -> CommandModule:
     return kubelet
 
 
+def _export() -> CommandModule:
+    from . import export
+    return export
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("login", "store credentials for HOST (password from --password-stdin or a no-echo prompt)", _login),
     Command("logout", "forget the credentials of HOST", _logout),
@@ -119,6 +124,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("import", "move the plaintext logins of Docker's and Podman's auth files into the store", _import),
     Command("rekey", "re-seal the encrypted file store under the key source the environment names now", _rekey),
     Command("doctor", "check that Docker, Podman and the store will work here, and say how to fix what won't", _doctor),
+    Command("export", "write credentials as a dockerconfigjson, a Kubernetes Secret, a netrc or env lines",
+            _export, errors_to_stderr=True),
     Command("kubelet", "answer a kubelet's CredentialProviderRequest on stdin (an image credential provider plugin)",
             _kubelet, errors_to_stderr=True),
 )

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import IO
 
-from .. import NAME, hosts
+from .. import NAME, hosts, inventory
 from ..actions import Switchboard
-from ..backends.env import EnvBackend
+from ..durations import parse_go as parse_go_duration
 from ..errors import HelperError, UsageError
 from ..patterns import Pattern
 from ..pod import ANNOTATIONS
@@ -54,10 +53,6 @@ DEFAULT_CACHE_DURATION = "5m"  # the kubelet caches a response this long when th
 # Google service account, the Entra client and tenant. Optional, so a pod without them still gets the plugin.
 SA_ANNOTATION_KEYS = ANNOTATIONS
 
-# Go's time.ParseDuration units, in nanoseconds ("µs" in both spellings Go accepts: U+00B5 and U+03BC)
-_GO_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-             "m": 60_000_000_000, "h": 3_600_000_000_000}
-_DIGITS = "0123456789"
 # What a glob may hold: our patterns' characters, a port's, a path's, an IPv6 literal's brackets (url.Parse and
 # SplitHostPort take those off before any filepath.Match). No `?` or `\\`: filepath.Match's syntax, not ours.
 _GLOB_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.*:/[]")
@@ -81,51 +76,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--static-cache", type=int, default=None, metavar="SECONDS",
                         help="the plugin's `kubelet --static-cache`: how long the kubelet keeps a stored "
                              "secret's answer (default: the plugin's, 300)")
-
-
-def parse_go_duration(text: str) -> float:
-    """Seconds in `text`, read as Go's time.ParseDuration reads it (`1h30m`, `1.5s`, `300ms`, `0`, `-2m`); a
-    ValueError for what Go refuses, such as `600` (no unit), `1d`, ` 5m` or an empty string."""
-    rest = text
-    negative = False
-    if rest[:1] in ("-", "+"):
-        negative = rest[0] == "-"
-        rest = rest[1:]
-    if rest == "0":
-        return 0.0
-    if not rest:
-        raise ValueError(f"invalid duration {text!r}")
-    total = 0  # nanoseconds, an integer as in Go
-    while rest:
-        if rest[0] != "." and rest[0] not in _DIGITS:
-            raise ValueError(f"invalid duration {text!r}")
-        n = 0
-        while n < len(rest) and rest[n] in _DIGITS:
-            n += 1
-        whole, rest = rest[:n], rest[n:]
-        fraction = ""
-        if rest[:1] == ".":
-            n = 1
-            while n < len(rest) and rest[n] in _DIGITS:
-                n += 1
-            fraction, rest = rest[1:n], rest[n:]
-        if not whole and not fraction:
-            raise ValueError(f"invalid duration {text!r}")
-        n = 0
-        while n < len(rest) and rest[n] != "." and rest[n] not in _DIGITS:
-            n += 1
-        unit, rest = rest[:n], rest[n:]
-        if not unit:
-            raise ValueError(f"missing unit in duration {text!r}")
-        if unit not in _GO_UNITS:
-            raise ValueError(f"unknown unit {unit!r} in duration {text!r}")
-        scale = _GO_UNITS[unit]
-        total += int(whole or "0") * scale + (int(fraction) * scale // 10 ** len(fraction) if fraction else 0)
-        if total > 1 << 63:
-            raise ValueError(f"invalid duration {text!r}")
-    if not negative and total > (1 << 63) - 1:
-        raise ValueError(f"invalid duration {text!r}")
-    return (-total if negative else total) / 1e9
 
 
 def _quote(text: str) -> str:
@@ -166,10 +116,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"kubelet-config: --static-cache must be from 0 to {MAX_STATIC_CACHE_S} seconds")
 
 
-def _warn(message: str) -> None:
-    sys.stderr.write(f"warning: {message}\n")
-
-
+_warn = inventory.warn
 # a routes file's route for a built-in cloud pattern (a per-pod gcp route for `*-docker.pkg.dev`) is as portless
 _BUILTIN_TEXTS = frozenset(text for _, texts in BUILTIN for text in texts)
 # what --config-env passes on besides the routes file: where the plugin finds its routes, store and cache
@@ -186,17 +133,6 @@ def _inexpressible(glob: str) -> str | None:
     if not glob or not set(glob) <= _GLOB_CHARS:
         return "it has characters a kubelet glob cannot carry"
     return None
-
-
-def _stored_entries(board: Switchboard) -> list[str]:
-    """The static store's keys, or none with a warning when the store cannot be read."""
-    try:
-        return list(board.static.list())
-    except HelperError as exc:
-        _warn(f"the static store cannot be read ({exc}); its hosts are left out")
-    except Exception as exc:  # a keychain library's own error: say which, go on with the routes
-        _warn(f"the static store cannot be read ({type(exc).__name__}); its hosts are left out")
-    return []
 
 
 def _stored_keys(board: Switchboard, raws: list[str]) -> list[hosts.RegistryKey]:
@@ -230,14 +166,14 @@ def _preset_answers(spec: RouteSpec, pattern: Pattern, stored: list[hosts.Regist
     key = hosts.parse(pattern.text)
     if _preset(route_for(key, board.config).spec) != _preset(spec):
         return False  # another route claims the host: its own glob is there (or it is `none`)
-    if EnvBackend.from_params(spec.params).missing() is None:
+    if inventory.preset_answers(spec):
         return True
     return any(entry.host == key.host and entry.port == key.port for entry in stored)
 
 
 def match_images(board: Switchboard) -> list[str]:
     """The matchImages globs for the routes in force and the stored hosts; warnings on stderr."""
-    stored = _stored_keys(board, _stored_entries(board))
+    stored = _stored_keys(board, inventory.stored(board))
     seen: set[str] = set()
     emitted: list[Pattern] = []
     globs: list[str] = []
