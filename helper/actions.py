@@ -66,10 +66,12 @@ class Switchboard:
         """Credentials for `key`, or CredentialsNotFound."""
         return self.answer(key)[0]
 
-    def answer(self, key: RegistryKey) -> tuple[Credentials, Route | None]:
+    def answer(self, key: RegistryKey, store_key: RegistryKey | None = None) -> tuple[Credentials, Route | None]:
         """Credentials for `key` and the route whose backend gave them (None: the static store did), or
         CredentialsNotFound: a TokenUnavailable with its reason when the route's token backend failed and
-        the static store had nothing either."""
+        the static store had nothing either. `store_key`: what the static store looks up instead of `key`
+        (the kubelet asks route backends for the registry, as Docker does, and the store for the repository,
+        whose entries may be per namespace)."""
         route = self.route(key)
         if route.backend == "none":
             log.log(f"get {key.raw}: route {route.pattern.text if route.pattern else ''} ({route.spec.source}) "
@@ -82,6 +84,7 @@ class Switchboard:
             except CredentialsNotFound as exc:
                 failed = exc if isinstance(exc, TokenUnavailable) else None
                 log.log(f"get {key.raw}: {route.backend} route has nothing; trying the static store")
+        key = key if store_key is None else store_key
         try:
             return self.static.get(key), None
         except CredentialsNotFound:

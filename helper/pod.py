@@ -71,16 +71,22 @@ def _account(claims: dict[str, object]) -> str:
 class PodIdentity:
     """The pulling pod's service account: its token (never shown), the annotations, and who it is."""
 
-    __slots__ = ("account", "annotations", "token")
+    __slots__ = ("account", "annotations", "audience", "token")
 
     token: str
     annotations: dict[str, str]
     account: str
+    audience: str
 
     def __init__(self, token: str, annotations: dict[str, str]) -> None:
+        claims = _claims(token)
         object.__setattr__(self, "token", token)
         object.__setattr__(self, "annotations", dict(annotations))
-        object.__setattr__(self, "account", _account(_claims(token)))
+        object.__setattr__(self, "account", _account(claims))
+        # the audience the kubelet minted it for: one provider per audience (KEP-4412), never one entry for two
+        audience = claims.get("aud")
+        object.__setattr__(self, "audience", ",".join(sorted(str(a) for a in audience))
+                           if isinstance(audience, list) else str(audience or ""))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("PodIdentity is immutable")
@@ -93,9 +99,11 @@ class PodIdentity:
         """The identity part of a cache key: the service account and what the route will ask as.
 
         `namespace/name/uid` is readable (it is in every audit log already); the plan (role, service
-        account, client id) is digested with it so that a changed annotation is another entry.
+        account, client id) and the token's audience are digested with it, so that a changed annotation or
+        another provider's audience is another entry.
         """
-        return f"pod={self.account}|plan={sha256_hex(plan.encode('utf-8'))[:16]}"
+        digest = sha256_hex(f"{plan}\0{self.audience}".encode("utf-8"))[:16]
+        return f"pod={self.account}|plan={digest}"
 
     def scrub(self, text: str) -> str:
         """`text` without the token in it."""

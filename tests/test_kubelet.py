@@ -93,7 +93,32 @@ def test_an_anonymous_route_answers_nothing_even_with_a_stored_secret(routes: Pa
 def test_a_tag_or_digest_in_the_image_is_cut(image: str) -> None:
     store("registry.corp.example", "alice", "s3cret")
     got = answer(request(image))
-    assert list(got.auth) == ["registry.corp.example/app"]
+    assert list(got.auth) == ["registry.corp.example"] and got.cache_key_type == "Image"
+    assert lookup(got.auth, "registry.corp.example/app") == [("alice", "s3cret")]
+
+
+def test_a_repository_under_v2_is_still_matched() -> None:
+    """The kubelet's keyring strips a leading /v1/ or /v2/ from a key's path: a key with the repository would
+    stop matching `host/v2/app`; the registry key with `cacheKeyType: Image` matches and stays per image."""
+    store("registry.corp.example", "alice", "s3cret")
+    got = answer(request("registry.corp.example/v2/app"))
+    assert lookup(got.auth, "registry.corp.example/v2/app") == [("alice", "s3cret")]
+
+
+def test_a_helper_route_is_asked_for_the_registry_as_docker_asks(routes: Path, tmp_path: Path) -> None:
+    """`pass`, `secretservice` and `osxkeychain` look credentials up by server name: a kubelet request for a
+    repository must reach them as the registry host, exactly what `docker pull` makes them answer."""
+    asked = tmp_path / "asked"
+    program = tmp_path / "docker-credential-hostonly"
+    program.write_text(f'#!/bin/sh\nread key\necho "$key" >> {asked}\n'
+                       'if [ "$key" = registry.corp.example ]; then\n'
+                       '  echo \'{"ServerURL":"registry.corp.example","Username":"bob","Secret":"from-helper"}\'\n'
+                       'else echo "credentials not found in native keychain"; exit 1; fi\n')
+    program.chmod(0o755)
+    routes.write_text(f'[[route]]\nmatch = "registry.corp.example"\nbackend = "helper"\nhelper = "{program}"\n')
+    got = answer(request("registry.corp.example/team/app"))
+    assert lookup(got.auth, "registry.corp.example/team/app") == [("bob", "from-helper")]
+    assert asked.read_text().split() == ["registry.corp.example"]
 
 
 def test_a_registry_port_is_kept_in_the_key_as_the_kubelet_matches_ports_exactly() -> None:
@@ -113,7 +138,8 @@ def test_a_secret_stored_for_a_namespace_serves_that_namespace_only() -> None:
     assert mine.cache_key_type == other.cache_key_type == "Image"  # per repository: never registry-wide
     assert lookup(mine.auth, "ghcr.io/org-a/app") == [("alice", "for-org-a")]
     assert lookup(other.auth, "ghcr.io/org-b/app") == [("bob", "for-the-rest")]
-    assert lookup(mine.auth, "ghcr.io/org-b/app") == []  # control: org-a's answer is not org-b's
+    # org-a's answer is keyed by the registry; only the Image cache key keeps the kubelet from using it for
+    # another repository: the kubelet looks it up under "ghcr.io/org-a/app" alone
 
 
 def test_a_docker_login_serves_docker_hub_images_as_the_kubelet_names_them() -> None:

@@ -159,7 +159,13 @@ class TokenBackend(Backend):
         return Credentials(token.username, token.secret, token.fresh_until(), basis, token.expires_at)
 
     def _fetch_for(self, key: RegistryKey, who: Identity) -> Token:
-        token = self._bounded_fetch(key)
+        try:
+            token = self._bounded_fetch(key)
+        except Exception as exc:
+            if self.pod is None:
+                raise
+            # every caller logs the failure (the cache's failed advisory refresh too): never with a pod's token
+            raise RuntimeError(self.pod.scrub(f"{type(exc).__name__}: {exc}")) from None
         # the SDK read the identity's files again: if they changed since `who` read them, the token may be
         # another identity's, and caching it under this key would serve it to the wrong one
         if who.changed():

@@ -10,10 +10,14 @@ What it answers (../shared/FLEET.md §1.4 for how the kubelet matches):
   (`host:5000` with its port: the kubelet never matches a portless key to a port), for as long as the
   token stays before its advisory refresh (`Credentials.fresh_until`), so the kubelet's cache never
   outlives ours and a refreshed token reaches the next pull;
-* a static answer (the store, env, files, another helper): `cacheKeyType: Image`, keyed by the
-  repository itself, for `--static-cache` (default 5 minutes; a rotated secret reaches pulls after it).
-  Per repository, because a stored secret can be for a namespace (`docker login ghcr.io/org`): a
-  registry-wide answer would give one namespace's secret to the whole registry;
+* a static answer (the store, env, files, another helper): `cacheKeyType: Image` for `--static-cache`
+  (default 5 minutes; a rotated secret reaches pulls after it). Per image, because a stored secret can be
+  for a namespace (`docker login ghcr.io/org`): a registry-wide answer would give one namespace's secret
+  to the whole registry. Keyed by the registry all the same: the Image cache key already scopes the
+  answer to this image, and a `host/path` key would not survive the kubelet's keyring, which strips a
+  leading `/v1/` or `/v2/` from every key's path;
+* route backends are asked for the registry (`host[:port]`, what Docker sends: a `helper` route's
+  program looks up server names), the static store for the repository (its entries may be per namespace);
 * nothing (no route, an anonymous route, no stored secret): exit 0 with an empty `auth` and
   `cacheDuration: "0"`, so the kubelet goes on to `imagePullSecrets` or an anonymous pull;
 * a failure that leaves nothing to answer with (the cloud refused or is down and no stored secret serves
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str]) -> int:
         pod = PodIdentity(request.token, request.annotations)
     board = Switchboard(pod=pod)
     try:
-        creds, route = board.answer(parse(request.repository))
+        creds, route = board.answer(parse(request.registry), store_key=parse(request.repository))
     except TokenUnavailable as exc:
         raise HelperError(f"no credentials for {request.repository}: {exc.reason}") from None
     except CredentialsNotFound:
@@ -73,5 +77,5 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str]) -> int:
                                                   {request.registry: answer}))
     else:
         stdout.write(kubelet_wire.format_response(request.api_version, kubelet_wire.IMAGE, static_s,
-                                                  {request.repository: answer}))
+                                                  {request.registry: answer}))
     return 0
