@@ -6,8 +6,8 @@ answer only under the same fingerprint, a hash over the variables `fingerprinted
 holds its own copy of these tables, for speed; tests/test_env_rules.py parses launcher.c and fails when the two
 differ. The same test scans helper/ for every environment read: each variable must be fingerprinted, or named in
 IRRELEVANT with the reason it cannot change a recorded answer; each read of a name that is not a constant must be
-declared in DYNAMIC. Only token answers are recorded (ecr, ecr-public, gcp, acr, exec routes), never a static
-secret nor a not-found, so a variable that only a static backend reads is irrelevant.
+declared in DYNAMIC. Only token answers are recorded (ecr, ecr-public, gcp, acr, exec, aws-secret routes), never a
+static secret nor a not-found, so a variable that only a static backend reads is irrelevant.
 
 Nothing on a `get` imports this module (the launcher holds the rules at run time): constants and two functions.
 """

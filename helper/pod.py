@@ -102,7 +102,7 @@ class PodIdentity:
         account, client id) and the token's audience are digested with it, so that a changed annotation or
         another provider's audience is another entry.
         """
-        digest = sha256_hex(f"{plan}\0{self.audience}".encode("utf-8"))[:16]
+        digest = sha256_hex(f"{plan}\0{self.audience}".encode())[:16]
         return f"pod={self.account}|plan={digest}"
 
     def scrub(self, text: str) -> str:

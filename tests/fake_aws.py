@@ -1,5 +1,6 @@
 """A loopback stand-in for the ECR and ECR Public token APIs whose tokens carry a *current* expiry
-(moto's are fixed in 2015, so they are never cached), counting every request. botocore reaches it
+(moto's are fixed in 2015, so they are never cached), and for Secrets Manager's GetSecretValue (moto cannot
+count calls), counting every request. botocore reaches it
 through AWS_ENDPOINT_URL, exactly as it would a real endpoint."""
 
 from __future__ import annotations
@@ -39,10 +40,16 @@ def aws_env(url: str, base: Mapping[str, str] | None = None, **extra: str) -> di
 
 
 class FakeEcr(Loopback):
-    """Answers GetAuthorizationToken for ecr and ecr-public. Tunables: lifetime, delay, mode."""
+    """Answers GetAuthorizationToken for ecr and ecr-public, and GetSecretValue for secretsmanager.
+    Tunables: lifetime, delay, mode, secret_string."""
 
     def __init__(self) -> None:
         self.lifetime = 12 * 3600.0
+        #: what GetSecretValue answers as SecretString
+        self.secret_string = json.dumps({"username": "fleet-robot", "password": "fleet-secret"})
+        #: the SecretId of each GetSecretValue call, and when it arrived (time.monotonic())
+        self.secret_ids: list[str] = []
+        self.secret_times: list[float] = []
         self.delay = 0.0
         self.mode = "ok"  # ok | 500 | garbage | denied
         self.requests: list[str] = []
@@ -99,6 +106,7 @@ class FakeEcr(Loopback):
                         fake.key_ids.append(key_id)
                     self._send(200, ASSUME_ROLE_XML.encode(), "text/xml")
                     return
+                arrived = time.monotonic()
                 with fake._lock:
                     fake.requests.append(target)
                     fake.key_ids.append(key_id)
@@ -112,6 +120,16 @@ class FakeEcr(Loopback):
                     return
                 if fake.mode == "denied":
                     self._send(400, b'{"__type":"AccessDeniedException","message":"denied"}')
+                    return
+                if target == "secretsmanager.GetSecretValue":
+                    secret_id = json.loads(body)["SecretId"]
+                    with fake._lock:
+                        fake.secret_ids.append(secret_id)
+                        fake.secret_times.append(arrived)
+                    self._send(200, json.dumps({
+                        "ARN": f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{secret_id}-AbCdEf",
+                        "Name": secret_id, "VersionId": f"v{serial}", "SecretString": fake.secret_string,
+                        "VersionStages": ["AWSCURRENT"], "CreatedDate": time.time()}).encode())
                     return
                 expires = time.time() + fake.lifetime
                 token = base64.b64encode(f"AWS:token-{serial}".encode()).decode()

@@ -157,10 +157,10 @@ def run_killed_at(point: str, prefix: str, argv: list[str], data: bytes, env: di
 
 PATCHED_TIMEOUTS = r"""
 import sys
-from helper.backends import ecr
+from helper.backends import aws_client
 
-ecr.CONNECT_TIMEOUT_S = float(sys.argv[1])
-ecr.READ_TIMEOUT_S = float(sys.argv[2])
+aws_client.CONNECT_TIMEOUT_S = float(sys.argv[1])
+aws_client.READ_TIMEOUT_S = float(sys.argv[2])
 from helper import cli
 
 sys.argv = ["docker-credential-switchboard", *sys.argv[3:]]

@@ -31,7 +31,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from helper import tokens
-from helper.backends.ecr import CONNECT_TIMEOUT_S, MAX_ATTEMPTS, READ_TIMEOUT_S
+from helper.backends.aws_client import CONNECT_TIMEOUT_S, MAX_ATTEMPTS, READ_TIMEOUT_S
 from helper.cache import TokenCache, get_token
 from tests.conftest import NOT_FOUND, Result, run_helper
 from tests.fake_aws import ECR_HOST, FakeEcr, aws_env

@@ -309,3 +309,18 @@ def test_the_service_account_token_is_never_cached_logged_or_shown(fake_ecr: Fak
         text = path.read_text()
         assert token not in text and signature not in text, path
     assert "team-a/builder" in files[0].name.replace("_", "/") or any("team-a" in f.name for f in files)
+
+
+def test_a_pods_role_does_not_depend_on_the_nodes_aws_credentials(fake_ecr: FakeEcr, tmp_path: Path) -> None:
+    """The STS call is unsigned: a node whose own credentials fail (here a credential_process that exits 1)
+    still serves a pod its role. The node's profile still says where to ask (endpoints, CA bundle)."""
+    env = aws_env(fake_ecr.url)
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\ncredential_process = /bin/false\n")
+    env.update(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
+    got = answer(pod_request(sa_token(), {"eks.amazonaws.com/ecr-role-arn": ROLE}), env)
+    assert got.auth == {ECR_HOST: ("AWS", "token-1")}
+    assert fake_ecr.key_ids == ["ASIAWEBPULLER"]
+    node_asks = kubelet(request(f"{ECR_HOST}/app"), env)
+    assert node_asks.code == 1  # control: the node itself has no usable credentials

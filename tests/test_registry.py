@@ -27,8 +27,8 @@ from helper.hosts import RegistryKey
 from helper.route import RouteSpec
 from tests.conftest import NOT_FOUND, ROOT, call, get_in_fresh_process
 
-KINDS = ("store", "none", "env", "file", "helper", "ecr", "ecr-public", "gcp", "acr", "exec")
-TOKEN_KINDS = {"ecr", "ecr-public", "gcp", "acr", "exec"}
+KINDS = ("store", "none", "env", "file", "helper", "ecr", "ecr-public", "gcp", "acr", "exec", "aws-secret")
+TOKEN_KINDS = {"ecr", "ecr-public", "gcp", "acr", "exec", "aws-secret"}
 
 # A backend written as a user of the registry would write one: its own module, nothing else touched.
 PLUGIN = '''
@@ -120,7 +120,7 @@ def test_the_new_rows_parameters_are_validated_from_the_row(
 
 def test_the_new_kind_is_named_in_the_unknown_kind_error(plugin: None, routes: Path) -> None:
     routes.write_text(_route("a.io", "vault", {}))
-    assert call("get", "a.io").out.rstrip("\n").endswith(", exec, secret-file")
+    assert call("get", "a.io").out.rstrip("\n").endswith(", exec, aws-secret, secret-file")
 
 
 # -- (2) an unknown kind is one config error, generated from the table -------------------------------------------
@@ -129,7 +129,7 @@ def test_an_unknown_kind_is_a_config_error_naming_every_kind(routes: Path) -> No
     routes.write_text(_route("a.io", "vault", {}))
     result = call("get", "a.io")
     assert (result.code, result.out) == (1, f"{routes}:1: route 1: backend 'vault' is not one of store, none, env, "
-                                            "file, helper, ecr, ecr-public, gcp, acr, exec\n")
+                                            "file, helper, ecr, ecr-public, gcp, acr, exec, aws-secret\n")
 
 
 def test_the_switchboard_refuses_an_unknown_kind_instead_of_falling_through_to_exec() -> None:
@@ -137,13 +137,14 @@ def test_the_switchboard_refuses_an_unknown_kind_instead_of_falling_through_to_e
     with pytest.raises(ConfigError) as caught:
         _board().backend(spec)
     assert str(caught.value) == registry.unknown_kind("vault")
-    assert str(caught.value).endswith("is not one of store, none, env, file, helper, ecr, ecr-public, gcp, acr, exec")
+    assert str(caught.value).endswith("is not one of store, none, env, file, helper, ecr, ecr-public, gcp, acr, exec, "
+                                    "aws-secret")
 
 
 def test_a_non_string_backend_is_the_same_error(routes: Path) -> None:
     routes.write_text('[[route]]\nmatch = "a.io"\nbackend = ["ecr"]\n')
     assert call("get", "a.io").out == f"{routes}:1: route 1: backend ['ecr'] is not one of store, none, env, file, " \
-                                      "helper, ecr, ecr-public, gcp, acr, exec\n"
+                                      "helper, ecr, ecr-public, gcp, acr, exec, aws-secret\n"
 
 
 # -- (3) every kind named anywhere is a row ---------------------------------------------------------------------
@@ -182,11 +183,12 @@ def test_env_presets_agree_with_the_env_backend() -> None:
 
 
 def test_declared_defaults_agree_with_the_backend_modules() -> None:
-    from helper.backends import delegate, exec, gcp
+    from helper.backends import aws_secret, delegate, exec, gcp
 
     assert registry.BACKENDS["helper"].params["timeout"].default == delegate.DEFAULT_TIMEOUT_S
     assert registry.BACKENDS["exec"].params["timeout"].default == exec.DEFAULT_TIMEOUT_S
     assert registry.BACKENDS["gcp"].params["scopes"].default == gcp.DEFAULT_SCOPES
+    assert registry.BACKENDS["aws-secret"].params["ttl"].default == aws_secret.DEFAULT_TTL_S
 
 
 # -- (4) the frozen build keeps what the table says --------------------------------------------------------------
@@ -197,7 +199,7 @@ def test_the_spec_keeps_exactly_the_botocore_services_the_table_names() -> None:
               and any(isinstance(t, ast.Name) and t.id == "BOTOCORE_SERVICES" for t in node.targets)]
     assert len(values) == 1
     table = set().union(*(row.botocore_services for row in registry.BACKENDS.values()))
-    assert values[0] == table == {"ecr", "ecr-public", "sts", "sso", "sso-oidc", "signin"}
+    assert values[0] == table == {"ecr", "ecr-public", "secretsmanager", "sts", "sso", "sso-oidc", "signin"}
 
 
 def test_every_loader_imports_its_module_literally() -> None:
@@ -256,7 +258,8 @@ def test_a_get_imports_only_its_own_backend_module(routes: Path) -> None:
     routes.write_text(_route("nvcr.io", "env", {"preset": "ngc"}))
     code, out, modules = get_in_fresh_process("nvcr.io", dict(os.environ, NGC_API_KEY="nvapi-x"))
     assert (code, json.loads(out)["Secret"]) == (0, "nvapi-x")
-    others = {f"helper.backends.{name}" for name in ("ecr", "gcp", "acr", "exec", "delegate", "mounted", "token_base")}
+    others = {f"helper.backends.{name}" for name in ("ecr", "gcp", "acr", "exec", "delegate", "mounted", "token_base",
+                                                     "aws_client", "aws_secret")}
     assert "helper.backends.env" in modules and not modules & others
 
 

@@ -33,6 +33,26 @@ def _from_auth(name: str, entry: dict[str, object]) -> Credentials | None:
     return Credentials(parsed.username, parsed.secret) if parsed.login else None
 
 
+def entry_for(auths: dict[str, object], key: RegistryKey) -> Credentials | None:
+    """The login an `auths` map holds for `key`: the exact key first, then its canonical spellings, most
+    specific first, each as written or as any name that canonicalises to it; None when no entry is usable.
+    The one host matching for every `.dockerconfigjson` the helper reads (this backend's, `aws-secret`'s)."""
+    by_canonical = {hosts.parse(name).canonical: name for name in auths}
+    for want in [key.raw, *key.candidates()]:
+        name = want if want in auths else by_canonical.get(want)
+        entry = auths.get(name) if name is not None else None
+        if isinstance(entry, dict):
+            creds = _from_auth(str(name), entry)
+            if creds is not None:
+                return creds
+    return None
+
+
+def wanted(key: RegistryKey) -> str:
+    """The names `entry_for` looks for, for a not-found's reason."""
+    return ", ".join(dict.fromkeys([key.raw, *key.candidates()]))
+
+
 class MountedFileBackend(Backend):
     """Reads credentials from files on disk."""
 
@@ -53,17 +73,11 @@ class MountedFileBackend(Backend):
         auths = doc.get("auths", doc) if isinstance(doc, dict) else None
         if not isinstance(auths, dict):
             raise StoreError(f"{path} has no 'auths' object")
-        wanted = [key.raw, *key.candidates()]
-        by_canonical = {hosts.parse(name).canonical: name for name in auths}
-        for want in wanted:
-            name = want if want in auths else by_canonical.get(want)
-            entry = auths.get(name) if name is not None else None
-            if isinstance(entry, dict):
-                creds = _from_auth(str(name), entry)
-                if creds is not None:
-                    return creds
-        log.log(f"get {key.raw}: file: {path} has no usable entry for {', '.join(dict.fromkeys(wanted))}: not-found")
-        raise CredentialsNotFound()
+        creds = entry_for(auths, key)
+        if creds is None:
+            log.log(f"get {key.raw}: file: {path} has no usable entry for {wanted(key)}: not-found")
+            raise CredentialsNotFound()
+        return creds
 
     def get(self, key: RegistryKey) -> Credentials:
         if "dockerconfigjson" in self.params:

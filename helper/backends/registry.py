@@ -156,14 +156,20 @@ def _exec() -> Factory:
     return _cached(ExecBackend)
 
 
+def _aws_secret() -> Factory:
+    from .aws_secret import AwsSecretBackend
+
+    return _cached(AwsSecretBackend)
+
+
 # -- the table ---------------------------------------------------------------------------------------------
 
 _AWS_PARAMS = ("profile", "role_arn", "external_id", "session_name")
 _AWS_ENV = ("AWS_*",)  # botocore's whole chain: keys, profiles, SSO, web identity, container and instance roles
 _AWS_FILES = ("~/.aws/config ($AWS_CONFIG_FILE)", "~/.aws/credentials ($AWS_SHARED_CREDENTIALS_FILE)",
               "~/.aws/sso/cache/", "$AWS_WEB_IDENTITY_TOKEN_FILE")
-# the clients the helper creates (ecr or ecr-public, sts for role_arn), and those botocore's credential chain
-# creates: sts (web identity), sso and sso-oidc (SSO profiles), signin (`aws login` profiles)
+# the clients the helper creates (ecr, ecr-public or secretsmanager, sts for role_arn), and those botocore's
+# credential chain creates: sts (web identity), sso and sso-oidc (SSO profiles), signin (`aws login` profiles)
 _AWS_CHAIN_SERVICES = frozenset({"sts", "sso", "sso-oidc", "signin"})
 _HTTP_ENV = ("HTTPS_PROXY", "NO_PROXY")  # urllib and requests read both spellings
 
@@ -221,6 +227,14 @@ _ROWS = (
                 requires_message="an exec route needs command = [\"program\", \"arg\"]",
                 env=("PATH", "<the command's own>"),
                 files=("<command> (the program it runs)",)),
+    BackendKind("aws-secret", _aws_secret, {"secret_id": Param(), "region": Param(),
+                                            **{name: Param() for name in _AWS_PARAMS},
+                                            "ttl": Param(SECONDS, cap=MAX_TTL_S, default=15 * 60)},
+                token=True,
+                requires=(frozenset({"secret_id"}),),
+                requires_message='an aws-secret route needs secret_id = "NAME" (or the secret\'s ARN)',
+                env=_AWS_ENV, files=_AWS_FILES,
+                botocore_services=frozenset({"secretsmanager"}) | _AWS_CHAIN_SERVICES),
 )
 
 #: kind -> row, in the order error messages list them
