@@ -111,18 +111,25 @@ def netrc_hosts(entry: Exported) -> tuple[str, ...]:
 
 def netrc(entries: list[Exported], dynamic: str | None, realms: dict[str, str]) -> str:
     """The netrc lines. `dynamic`: the command whose output is each password (Enroot runs it at each import)
-    instead of the secret; `realms`: more realm hosts, registry host -> realm host."""
+    instead of the secret; `realms`: more realm hosts, registry host (no port) -> realm host, each for a
+    registry exported here."""
+    unused = set(realms) - {registry_host(entry) for entry in entries}
+    if unused:
+        raise UsageError(f"--realm names {', '.join(sorted(unused))}, which is not a registry exported here "
+                         "(write the registry's host without its port)")
     machines: dict[str, tuple[str, str, str]] = {}  # machine -> (login, password field, whence)
     for entry in entries:
         login = entry.creds.username
         if not login or any(c.isspace() for c in login):
             raise UsageError(f"{entry.name}: a netrc login cannot be empty or hold a space "
                              f"(the username is {len(login)} characters)")
+        secret = entry.creds.secret
+        if any(c.isspace() for c in secret):
+            # not even --dynamic helps: Enroot runs `echo $(...)` unquoted, and the shell splits the output
+            raise UsageError(f"{entry.name}: the secret holds white space, which no netrc password can carry "
+                             "(Enroot reads the sixth field, and splits a --dynamic password too); use "
+                             "--format env or dockerconfigjson for this registry")
         if dynamic is None:
-            secret = entry.creds.secret
-            if any(c.isspace() for c in secret):
-                raise UsageError(f"{entry.name}: the secret holds a space, which a netrc password cannot (Enroot "
-                                 f"reads the sixth field); use --dynamic")
             if secret.startswith("$"):
                 raise UsageError(f"{entry.name}: the secret starts with '$', which Enroot would run as a shell "
                                  f"command; use --dynamic")

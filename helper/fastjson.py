@@ -47,6 +47,10 @@ def loads(text: str | bytes) -> object:
         value, end = _scan(text, start)
     except StopIteration:
         raise ValueError("not JSON") from None
+    except SystemError:
+        # the C scanner reports an error inside a document through json.decoder.JSONDecodeError, which it
+        # cannot find unless `json` was imported: it then fails with SystemError. Either way: not JSON.
+        raise ValueError("not JSON (malformed inside the document)") from None
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
     if text[end:].strip(_WHITESPACE):

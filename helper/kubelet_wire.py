@@ -72,6 +72,8 @@ def parse_request(data: bytes) -> Request:
     """The request on stdin, or BadInput with a one-line reason that never quotes the token."""
     if len(data) > MAX_REQUEST:
         raise BadInput(f"the request is larger than {MAX_REQUEST // 1024} KiB: not a CredentialProviderRequest")
+    if not data.strip():
+        raise BadInput("the request is empty: expected one CredentialProviderRequest on stdin")
     try:
         doc = fastjson.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
@@ -79,10 +81,12 @@ def parse_request(data: bytes) -> Request:
     if not isinstance(doc, dict):
         raise BadInput("the request is not a JSON object: expected one CredentialProviderRequest on stdin")
     if doc.get("kind") != REQUEST_KIND:
-        raise BadInput(f"the request's kind is {doc.get('kind')!r}, not {REQUEST_KIND!r}"[:200])
+        said = "missing" if "kind" not in doc else repr(doc["kind"])[:100]
+        raise BadInput(f"the request's kind is {said}, not {REQUEST_KIND!r}")
     version = doc.get("apiVersion")
     if version not in API_VERSIONS:
-        raise BadInput(f"apiVersion {version!r} is not supported (supported: {', '.join(API_VERSIONS)})"[:300])
+        said = "missing" if "apiVersion" not in doc else repr(version)[:100]
+        raise BadInput(f"the request's apiVersion is {said}; supported: {', '.join(API_VERSIONS)}")
     image = _text(doc.get("image"), "image", required=True).strip()
     if any(c.isspace() for c in image) or "\0" in image or len(image) > 4096:
         raise BadInput("the request's image is not an image reference")

@@ -333,3 +333,30 @@ def test_the_secret_never_reaches_stderr_or_the_log(tmp_path: Path) -> None:
     failed(export("--format", "secret", "missing.example", environ=logged))  # control: the log is written
     assert "missing.example" in log.read_text()
     assert "very-secret-value" not in result.err and "very-secret-value" not in log.read_text()
+
+
+def test_a_realm_is_named_by_the_registry_host_and_must_be_one_exported(tmp_path: Path) -> None:
+    store("registry.corp.example:5000", "alice", "s3cret")
+    out = ok(export("--format", "netrc", "--realm", "registry.corp.example:5000=auth.corp.example",
+                    "registry.corp.example:5000"))
+    assert out.splitlines() == ["machine registry.corp.example login alice password s3cret",
+                                "machine auth.corp.example login alice password s3cret"]
+    line = failed(export("--format", "netrc", "--realm", "typo.example=auth.corp.example",
+                         "registry.corp.example:5000"))
+    assert "typo.example" in line and "not a registry exported here" in line
+
+
+def test_a_dynamic_password_quotes_the_helper_path_and_still_refuses_a_secret_with_a_space() -> None:
+    store("registry.corp.example", "alice", "s3cret")
+    out = ok(export("--format", "netrc", "--dynamic", "--helper", "/opt/my tools/dcs", "registry.corp.example"))
+    assert out == ("machine registry.corp.example login alice password "
+                   "$('/opt/my tools/dcs' export --format secret registry.corp.example)\n")
+    assert "--dynamic" in failed(export("--format", "netrc", "--helper", "/opt/dcs", "registry.corp.example"))
+    store("spaced.example", "bob", "a b")
+    line = failed(export("--format", "netrc", "--dynamic", "spaced.example"))
+    assert "white space" in line and "--format env" in line
+
+
+def test_out_dash_is_stdout() -> None:
+    store("registry.corp.example", "alice", "s3cret")
+    assert ok(export("--format", "secret", "--out", "-", "registry.corp.example")) == "s3cret\n"

@@ -297,7 +297,7 @@ def test_service_accounts_never_share_a_token_and_one_account_reuses_its_own(fak
 def test_the_service_account_token_is_never_cached_logged_or_shown(fake_ecr: FakeEcr, tmp_path: Path) -> None:
     token = sa_token()
     log = tmp_path / "switchboard.log"
-    env = aws_env(fake_ecr.url, SWITCHBOARD_LOG=str(log), SWITCHBOARD_DEBUG="1")
+    env = aws_env(fake_ecr.url, SWITCHBOARD_LOG=str(log))
     answer(pod_request(token, {"eks.amazonaws.com/ecr-role-arn": ROLE}), env)
     fake_ecr.mode = "denied"
     failed = kubelet(pod_request(sa_token(uid="another"), {"eks.amazonaws.com/ecr-role-arn": ROLE}), env)
@@ -324,3 +324,17 @@ def test_a_pods_role_does_not_depend_on_the_nodes_aws_credentials(fake_ecr: Fake
     assert fake_ecr.key_ids == ["ASIAWEBPULLER"]
     node_asks = kubelet(request(f"{ECR_HOST}/app"), env)
     assert node_asks.code == 1  # control: the node itself has no usable credentials
+
+
+@pytest.mark.parametrize(("data", "said"), [
+    (b"", "the request is empty"),
+    (b"  \n", "the request is empty"),
+    (b'{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","image":"x"}', "kind is missing"),
+    (b'{"kind":"CredentialProviderRequest","image":"x"}', "apiVersion is missing"),
+    (b'{"kind":"CredentialProviderRequest","apiVersion":"credentialprovider.kubelet.k8s.io/v1","image":"x"',
+     "the request is not JSON"),
+])
+def test_an_empty_truncated_or_incomplete_request_says_what_is_wrong(data: bytes, said: str) -> None:
+    result = kubelet(data)
+    assert (result.code, result.out) == (1, "")
+    assert said in result.err and "internal error" not in result.err and len(result.err.splitlines()) == 1

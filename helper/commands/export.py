@@ -13,6 +13,7 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import shlex
 import time
 from typing import IO
 
@@ -21,6 +22,7 @@ from ..actions import Switchboard
 from ..durations import format_go, parse_go
 from ..errors import CredentialsNotFound, HelperError, TokenUnavailable, UsageError
 from ..export_formats import Exported
+from ..hosts import split_hostport
 from . import registry_key
 
 DESCRIPTION = """Formats (for whom):
@@ -46,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", required=True, choices=FORMATS, help="the shape to write")
     parser.add_argument("--all", action="store_true", help="every stored entry and env preset whose variables are set")
     parser.add_argument("--routes", action="store_true", help="every literal host of the routes files in force")
-    parser.add_argument("--out", metavar="FILE", help="write FILE atomically at 0600 instead of stdout")
+    parser.add_argument("--out", metavar="FILE", help="write FILE atomically at 0600 instead of stdout (`-`: stdout; "
+                                                      "a symbolic link is replaced, not followed)")
     parser.add_argument("--min-valid", metavar="DURATION", default="0",
                         help="refuse a token that expires within DURATION (a Go duration: 30m, 2h)")
     parser.add_argument("--name", help="k8s-secret: the Secret's name")
@@ -56,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--helper", default=NAME, metavar="COMMAND",
                         help=f"netrc --dynamic: how Enroot's shell runs this helper (default {NAME}, on its PATH)")
     parser.add_argument("--realm", action="append", default=[], metavar="REGISTRY=HOST",
-                        help="netrc: one more token realm host a registry needs (repeatable)")
+                        help="netrc: one more token realm host a registry needs, the registry without its port "
+                             "(repeatable)")
 
 
 def _check(args: argparse.Namespace) -> tuple[float, dict[str, str]]:
@@ -75,6 +79,8 @@ def _check(args: argparse.Namespace) -> tuple[float, dict[str, str]]:
         raise UsageError("export: --name and --namespace are for --format k8s-secret")
     if args.format != "netrc" and (args.dynamic or args.realm):
         raise UsageError("export: --dynamic and --realm are for --format netrc")
+    if args.helper != NAME and not args.dynamic:
+        raise UsageError("export: --helper is for --format netrc --dynamic")
     try:
         min_valid = parse_go(args.min_valid)
     except ValueError as exc:
@@ -84,7 +90,8 @@ def _check(args: argparse.Namespace) -> tuple[float, dict[str, str]]:
         registry, sep, realm = item.partition("=")
         if not sep or not registry or not realm or any(c.isspace() for c in item):
             raise UsageError(f"export: --realm {item!r} must be REGISTRY=HOST, e.g. registry.corp=auth.corp")
-        realms[registry.lower()] = realm.lower()
+        split = split_hostport(registry.lower())  # curl matches host names: a port would never be used
+        realms[split[0] if split else registry.lower()] = realm.lower()
     return min_valid, realms
 
 
@@ -136,7 +143,7 @@ def _render(args: argparse.Namespace, entries: list[Exported], realms: dict[str,
     if args.format == "k8s-secret":
         return export_formats.k8s_secret(entries, args.name, args.namespace)
     if args.format == "netrc":
-        dynamic = f"{args.helper} export --format secret" if args.dynamic else None
+        dynamic = f"{shlex.quote(args.helper)} export --format secret" if args.dynamic else None
         return export_formats.netrc(entries, dynamic, realms)
     if args.format == "env":
         return export_formats.env(entries[0])
@@ -152,7 +159,7 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: IO[str]) -> int:
     entries = [_answer(board, name) for name in _names(args, board)]
     notes = _expiry(entries, min_valid)
     text = _render(args, entries, realms)
-    if args.out:
+    if args.out and args.out != "-":
         try:
             fsutil.replace_file(args.out, text.encode("utf-8"), mode=0o600)
         except OSError as exc:
