@@ -2,10 +2,10 @@
 
 macOS and Windows: keyring's backend, instantiated directly rather than through keyring's entry-point
 discovery (~80 ms of imports per call; a PyInstaller build loses entry points altogether, keyring#324).
-Linux: the Secret Service through `secretstorage` alone (helper/secretservice.py, keyring-compatible
-items, without keyring's ~120 ms of imports), probed only when a D-Bus session bus exists, so a
-headless CI runner pays nothing. `PYTHON_KEYRING_BACKEND` (keyring's own variable) still selects any
-keyring backend.
+Linux: the Secret Service (helper/secretservice.py, keyring-compatible items, without keyring's ~120 ms
+of imports), probed only when a D-Bus session bus exists, so a headless CI runner pays nothing; the
+probe's connection serves the first `get`, so a keychain `get` connects and authenticates once.
+`PYTHON_KEYRING_BACKEND` (keyring's own variable) still selects any keyring backend.
 """
 
 from __future__ import annotations
@@ -77,11 +77,10 @@ def _load() -> Keychain | None:
     from .secretservice import SecretServiceKeychain
 
     try:
-        viable = SecretServiceKeychain.available()
+        return SecretServiceKeychain.probe()  # its connection is kept for the first `get`
     except Exception as exc:  # any failure means "not viable": fall back to the encrypted file
         log.log(f"keychain: Secret Service not available ({type(exc).__name__})")
         return None
-    return SecretServiceKeychain() if viable else None
 
 
 def backend() -> Keychain | None:

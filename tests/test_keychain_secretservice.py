@@ -416,3 +416,117 @@ def test_keyring_store_get_skips_keyring_core_imports(bus: str) -> None:
     assert code == 0 and "octo" in out, out
     imported = [m for m in ("keyring.core", "jaraco.context", "urllib.request") if m in modules]
     assert imported == [], f"a keyring-store get imported: {imported}"
+
+
+# -- the fast read path (helper/dbuswire.py, helper/dhsession.py) ----------------------------------------------
+
+
+def test_keychain_get_imports_no_cryptography_jeepney_or_socket(bus: str) -> None:
+    # importing secretstorage/jeepney (~23 ms), cryptography (~9 ms) and `socket` (~6 ms) was most of a get
+    assert run_helper("store", store_payload("ghcr.io", "octo", "fast"), env=with_bus(bus)).code == 0
+    code, out, modules = get_in_fresh_process("ghcr.io", with_bus(bus))
+    assert code == 0 and json.loads(out)["Secret"] == "fast", out
+    assert "helper.dhsession" in modules, "control: the get went through the Secret Service"
+    heavy = sorted(m for m in modules if m.split(".")[0] in ("cryptography", "jeepney", "secretstorage", "socket",
+                                                            "typing", "hashlib"))
+    assert heavy == [], f"a keychain get imported: {heavy}"
+
+
+def test_secret_tool_reads_our_items_and_we_read_its_items(bus: str) -> None:
+    secret_tool = require_tool("secret-tool")
+    env = with_bus(bus)
+    assert run_helper("store", store_payload("ours.example", "u", "by-us \u00e9"), env=env).code == 0
+    found = subprocess.run([secret_tool, "lookup", "service", SERVICE, "username", "ours.example"], env=env,
+                           capture_output=True, timeout=20)
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout.decode("utf-8")) == {"Username": "u", "Secret": "by-us \u00e9"}
+    value = json.dumps({"Username": "l", "Secret": "by-libsecret"}).encode()
+    stored = subprocess.run([secret_tool, "store", "--label=x", "service", SERVICE, "username", "libsecret.example"],
+                            env=env, input=value, capture_output=True, timeout=20)
+    assert stored.returncode == 0, stored.stderr
+    res = run_helper("get", "libsecret.example", env=env)
+    assert (res.code, res.json()["Secret"]) == (0, "by-libsecret"), res.out
+
+
+def test_the_secret_crosses_the_bus_encrypted(bus: str) -> None:
+    # dbus-monitor (any process of the user may become a monitor) records every message on the bus
+    monitor_tool = require_tool("dbus-monitor")
+    secret = "never-on-the-bus-in-clear-7f3a"
+    env = with_bus(bus)
+    assert run_helper("store", store_payload("ghcr.io", "octo", secret), env=env).code == 0
+    capture = subprocess.Popen([monitor_tool, "--address", bus, "--binary"], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)  # let it become a monitor
+        res = run_helper("get", "ghcr.io", env=env)
+        assert (res.code, res.json()["Secret"]) == (0, secret)
+        time.sleep(0.5)
+    finally:
+        _stop(capture)
+    assert capture.stdout is not None
+    seen = capture.stdout.read()
+    assert b"GetSecret" in seen and b"dh-ietf1024-sha256-aes128-cbc-pkcs7" in seen, \
+        "control: the monitor saw the get's calls"
+    assert secret.encode() not in seen
+
+
+def test_unsupported_bus_addresses_are_skipped_for_the_unix_one() -> None:
+    from helper import dbuswire
+
+    assert dbuswire.parse_address("tcp:host=localhost,port=1;unix:path=/run/user/1/b%2cus,guid=00") \
+        == "/run/user/1/b,us"
+    assert dbuswire.parse_address("unix:abstract=/tmp/dbus-x") == "\0/tmp/dbus-x"
+    with pytest.raises(dbuswire.Unsupported):
+        dbuswire.parse_address("tcp:host=localhost,port=1")
+
+
+def test_a_bus_address_the_fast_path_cannot_use_still_reads_through_secretstorage(
+        bus: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from helper import dbuswire
+    from helper.secretservice import SecretServiceKeychain
+
+    assert run_helper("store", store_payload("ghcr.io", "octo", "slow"), env=with_bus(bus)).code == 0
+
+    def unsupported(address: str) -> str:
+        raise dbuswire.Unsupported("test")
+
+    monkeypatch.setattr(dbuswire, "parse_address", unsupported)
+    keychain = SecretServiceKeychain.probe()
+    assert keychain is not None
+    assert json.loads(keychain.get_password(SERVICE, "ghcr.io") or "")["Secret"] == "slow"
+
+
+def test_aes_decryption_matches_cryptography() -> None:
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from helper import dhsession
+
+    # FIPS-197 appendix C.1
+    keys = dhsession._round_keys(bytes(range(16)))
+    plain = bytes(dhsession._decrypt_block(bytes.fromhex("69c4e0d86a7b0430d8cdb78070b4c55a"), keys))
+    assert plain.hex() == "00112233445566778899aabbccddeeff"
+    for length in range(70):
+        key, iv, message = os.urandom(16), os.urandom(16), os.urandom(length)
+        padder = padding.PKCS7(128).padder()
+        encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+        ciphertext = encryptor.update(padder.update(message) + padder.finalize()) + encryptor.finalize()
+        assert dhsession.decrypt(key, iv, ciphertext) == message
+    with pytest.raises(ValueError):
+        dhsession.decrypt(key, iv, ciphertext[:-1])
+    corrupt = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    with pytest.raises(ValueError):  # a last block that is not PKCS#7 padding
+        dhsession.decrypt(key, iv, corrupt.update(b"\x00" * 16) + corrupt.finalize())
+
+
+def test_the_session_key_is_the_one_secretstorage_derives() -> None:
+    from secretstorage.dhcrypto import DH_PRIME_1024, Session
+
+    from helper import dhsession
+
+    assert dhsession.PRIME == DH_PRIME_1024
+    ours, theirs = dhsession.Session(), Session()
+    theirs.set_server_public_key(int.from_bytes(ours.public, "big"))
+    assert ours.key(theirs.my_public_key.to_bytes(128, "big")) == theirs.aes_key
+    with pytest.raises(ValueError):
+        ours.key((1).to_bytes(128, "big"))
