@@ -309,17 +309,29 @@ def read_signed(path: str) -> tuple[bytes | None, str | None]:
     hang a plain open: it is opened non-blocking), is unreadable or larger than MAX_SIGNED_READ. A change
     after the read changes the path's signature, so whoever compares it later sees the file moved on.
     """
+    data, _, sig = _read_regular(path)
+    return data, sig
+
+
+def read_with_stat(path: str) -> tuple[bytes | None, os.stat_result | None]:
+    """`read_signed`'s read, with the fstat of the very file read (its owner and mode) rather than its signature;
+    (None, None) when it is missing, no regular file, unreadable or too large."""
+    data, info, _ = _read_regular(path)
+    return (data, info) if data is not None else (None, None)
+
+
+def _read_regular(path: str) -> tuple[bytes | None, os.stat_result | None, str | None]:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except (FileNotFoundError, NotADirectoryError):
-        return None, "-"
+        return None, None, "-"
     except (OSError, ValueError):
-        return None, signature(path)
+        return None, None, signature(path)
     try:
         info = os.fstat(fd)
         sig = signature_of(info)
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SIGNED_READ:
-            return None, sig
+            return None, info, sig
         chunks = []
         while True:
             chunk = os.read(fd, MAX_SIGNED_READ + 1)
@@ -327,10 +339,10 @@ def read_signed(path: str) -> tuple[bytes | None, str | None]:
                 break
             chunks.append(chunk)
             if sum(len(c) for c in chunks) > MAX_SIGNED_READ:
-                return None, sig
-        return b"".join(chunks), sig
+                return None, info, sig
+        return b"".join(chunks), info, sig
     except OSError:
-        return None, None
+        return None, None, None
     finally:
         os.close(fd)
 

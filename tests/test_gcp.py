@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from helper.backends import google_pod
 from tests.conftest import NOT_FOUND, call, get_in_fresh_process, run_helper
 from tests.loopback import Loopback, QuietHandler
 
@@ -104,7 +105,7 @@ class FakeGoogle(Loopback):
                     "token_type": "Bearer"}).encode())
 
             def _iam(self, path: str, headers: dict[str, str]) -> None:
-                if not headers.get("authorization", "").startswith("Bearer sa-token-"):
+                if not headers.get("authorization", "").startswith(("Bearer sa-token-", "Bearer wif-token-")):
                     self._send(401, b'{"error": {"code": 401, "message": "unauthenticated"}}')
                     return
                 expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + fake.lifetime))
@@ -332,6 +333,7 @@ def test_impersonation_mints_the_target_accounts_token(fake: FakeGoogle, with_ke
 
     monkeypatch.setattr(google.auth.iam, "_IAM_ENDPOINT",
                         fake.url + "/v1/projects/-/serviceAccounts/{}:generateAccessToken")
+    monkeypatch.setattr(google_pod, "IAM_ENDPOINT", fake.url)  # the same, for google_fast's service-account path
     routes.write_text(f'[[route]]\nmatch = "*-docker.pkg.dev"\nbackend = "gcp"\nimpersonate = "{TARGET}"\n')
     assert get("us-docker.pkg.dev") == {"ServerURL": "us-docker.pkg.dev", "Username": "oauth2accesstoken",
                                         "Secret": "imp-token-2"}
@@ -355,6 +357,7 @@ def test_an_unusable_answer_that_holds_a_token_never_reaches_the_log(
 
     monkeypatch.setattr(google.auth.iam, "_IAM_ENDPOINT",
                         fake.url + "/v1/projects/-/serviceAccounts/{}:generateAccessToken")
+    monkeypatch.setattr(google_pod, "IAM_ENDPOINT", fake.url)  # the same, for google_fast's service-account path
     monkeypatch.setenv("SWITCHBOARD_DEBUG", "1")
     routes.write_text(f'[[route]]\nmatch = "gcr.io"\nbackend = "gcp"\nimpersonate = "{TARGET}"\n')
     fake.iam_mode = "bad-expiry"  # IAM answers 200 with a token whose expireTime does not parse

@@ -18,7 +18,9 @@ The chain is walked here with google-auth's own loaders rather than by `google.a
 also looks up a project ID, which a registry token does not need: for gcloud user credentials it runs
 `gcloud config config-helper` (with no timeout) and for workload identity federation it calls the Resource
 Manager API. Every HTTP request is bounded (10 s each, 30 s for the whole fetch, a 1 s metadata ping, where
-google-auth's requests default to 120 s). google-auth is imported only here, only when a token must be fetched.
+google-auth's requests default to 120 s). google-auth is imported only here, only when a token must be fetched,
+and not at all for a service-account key or a file- or URL-sourced federation file: google_fast mints those
+by hand, the same requests without google-auth's ~200 ms of imports and RSA key validation.
 """
 
 from __future__ import annotations
@@ -206,6 +208,18 @@ class GcpBackend(TokenBackend):
     def fetch(self, key: RegistryKey) -> Token:
         import warnings
 
+        from . import google_fast
+        from .oauth_http import TokenHttpError
+
+        try:  # a service-account key or a federation file without google-auth's 200 ms (google_fast)
+            fast = google_fast.fetch(_scopes(self.spec.params), self._impersonate(), REQUEST_TIMEOUT_S,
+                                     FETCH_BUDGET_S)
+        except TokenHttpError as exc:
+            kind, where = credential_source()
+            # named as google-auth names a refused or unusable answer, so the log reads the same on both paths
+            raise GcpTokenError(f"RefreshError: {exc} (credentials: {kind} {where})") from None
+        if fast is not None:
+            return fast
         started = now()
         try:
             with warnings.catch_warnings(record=True) as caught:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from .. import fastjson
 from ..tokens import Token, now
-from .oauth_http import TokenHttpError, json_field, post, post_form, secret_endpoint
+from .oauth_http import TIMEOUT_S, TokenHttpError, json_field, post, post_form, secret_endpoint
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,18 +51,50 @@ def plan(params: dict[str, object], pod: PodIdentity) -> str | None:
             f"|sts={params.get('sts_endpoint') or ''}|iam={params.get('iam_endpoint') or ''}")
 
 
+def sts_exchange(url: str, audience: str, subject_token: str, subject_token_type: str, scopes: list[str], *,
+                 lifetime_required: bool = False, timeout: float = TIMEOUT_S) -> tuple[str, float]:
+    """(federated access token, lifetime in seconds) from an RFC 8693 exchange at Google's STS `url`.
+
+    The form google-auth's `sts.Client.exchange_token` posts, field for field (google_fast answers for
+    external_account files with it). An `expires_in` Google left out is ASSUMED_LIFETIME_S, or with
+    `lifetime_required` an error, as google-auth's external_account credentials have it; a string is read as
+    an integer, as google-auth does.
+    """
+    form = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "audience": audience,
+            "scope": " ".join(scopes), "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "subject_token": subject_token, "subject_token_type": subject_token_type}
+    what = "Google STS token exchange"
+    body = post_form(url, form, what, (subject_token,), timeout=timeout)
+    token = json_field(body, "access_token", what)
+    doc = fastjson.loads(body)
+    lifetime = expires_in(doc.get("expires_in") if isinstance(doc, dict) else None, what)
+    if lifetime is None:
+        if lifetime_required:
+            raise TokenHttpError(f"{what}: the answer has no expires_in")
+        return token, ASSUMED_LIFETIME_S
+    return token, lifetime
+
+
+def expires_in(value: object, what: str) -> float | None:
+    """An OAuth answer's `expires_in` in seconds (None if absent); a JSON string is read as an integer, as
+    google-auth does ("Some services do not respect the OAUTH2.0 RFC"); anything else is TokenHttpError."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return float(int(value))
+        except ValueError:
+            raise TokenHttpError(f"{what}: the answer's expires_in is not a number") from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise TokenHttpError(f"{what}: the answer's expires_in is not a number")
+
+
 def _sts(params: dict[str, object], pod: PodIdentity, scopes: list[str]) -> tuple[str, float]:
     url = secret_endpoint(str(params.get("sts_endpoint") or STS_ENDPOINT), "the route's sts_endpoint")
-    form = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
-            "audience": str(params["workload_identity_provider"]), "scope": " ".join(scopes),
-            "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
-            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "subject_token": pod.token}
-    body = post_form(url, form, "Google STS token exchange", (pod.token,))
-    token = json_field(body, "access_token", "Google STS token exchange")
-    doc = fastjson.loads(body)
-    lifetime = doc.get("expires_in") if isinstance(doc, dict) else None
-    ok = isinstance(lifetime, (int, float)) and not isinstance(lifetime, bool) and lifetime > 0
-    return token, float(lifetime) if ok else ASSUMED_LIFETIME_S  # type: ignore[arg-type]
+    token, lifetime = sts_exchange(url, str(params["workload_identity_provider"]), pod.token,
+                                   "urn:ietf:params:oauth:token-type:jwt", scopes)
+    return token, lifetime if lifetime > 0 else ASSUMED_LIFETIME_S
 
 
 def _rfc3339(text: str) -> float:
@@ -71,22 +103,30 @@ def _rfc3339(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def _iam_url(params: dict[str, object], account: str) -> str:
+def iam_url(base: str, account: str) -> str:
+    """The IAM Credentials `generateAccessToken` URL of `account` under `base` (IAM_ENDPOINT or a route's)."""
     from urllib.parse import quote
 
     if "/" in account or not account.strip():
         raise TokenHttpError(f"{account!r} is not a Google service account e-mail")
-    base = secret_endpoint(str(params.get("iam_endpoint") or IAM_ENDPOINT), "the route's iam_endpoint")
     return f"{base}/v1/projects/-/serviceAccounts/{quote(account, safe='@')}:generateAccessToken"
 
 
-def _impersonate(url: str, federated: str, account: str, scopes: list[str]) -> tuple[str, float]:
+def _iam_url(params: dict[str, object], account: str) -> str:
+    base = secret_endpoint(str(params.get("iam_endpoint") or IAM_ENDPOINT), "the route's iam_endpoint")
+    return iam_url(base, account)
+
+
+def impersonate(url: str, bearer: str, account: str, scopes: list[str], *,
+                lifetime_s: int = IMPERSONATION_LIFETIME_S, timeout: float = TIMEOUT_S) -> tuple[str, float]:
+    """(access token, expiry in epoch seconds) of `account` from IAM's generateAccessToken at `url`, asked with
+    the `bearer` token: the scopes and lifetime google-auth's impersonated_credentials ask for."""
     import json
 
-    data = json.dumps({"scope": scopes, "lifetime": f"{IMPERSONATION_LIFETIME_S}s"}).encode("utf-8")
+    data = json.dumps({"scope": scopes, "lifetime": f"{lifetime_s}s"}).encode("utf-8")
     what = f"impersonation of {account}"
-    body = post(url, data, {"Content-Type": "application/json", "Authorization": f"Bearer {federated}"},
-                what, (federated,))
+    body = post(url, data, {"Content-Type": "application/json", "Authorization": f"Bearer {bearer}"},
+                what, (bearer,), timeout=timeout)
     token = json_field(body, "accessToken", what)
     try:
         expires = _rfc3339(json_field(body, "expireTime", what))
@@ -103,5 +143,5 @@ def pod_token(params: dict[str, object], pod: PodIdentity, scopes: list[str]) ->
     federated, lifetime = _sts(params, pod, scopes)
     if not account:
         return Token(USERNAME, federated, started + lifetime, started)
-    token, expires = _impersonate(iam, federated, account, scopes)
+    token, expires = impersonate(iam, federated, account, scopes)
     return Token(USERNAME, token, expires, started)

@@ -151,15 +151,18 @@ def _opener(url: str) -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(NoRedirect)
 
 
-def post_form(url: str, form: dict[str, str], what: str, secrets: tuple[str, ...]) -> bytes:
-    """POST `form` to `url` (proxies honoured, no redirects, bounded); the 2xx body, else TokenHttpError."""
+def post_form(url: str, form: dict[str, str], what: str, secrets: tuple[str, ...], *,
+              timeout: float = TIMEOUT_S) -> bytes:
+    """POST `form` to `url` (proxies honoured, no redirects, bounded by `timeout` per connect and read); the
+    2xx body, else TokenHttpError."""
     import urllib.parse
 
     data = urllib.parse.urlencode(form).encode("ascii")
-    return post(url, data, {"Content-Type": "application/x-www-form-urlencoded"}, what, secrets)
+    return post(url, data, {"Content-Type": "application/x-www-form-urlencoded"}, what, secrets, timeout=timeout)
 
 
-def post(url: str, data: bytes, headers: dict[str, str], what: str, secrets: tuple[str, ...]) -> bytes:
+def post(url: str, data: bytes, headers: dict[str, str], what: str, secrets: tuple[str, ...], *,
+         timeout: float = TIMEOUT_S) -> bytes:
     """POST `data` with `headers` to `url`, as `post_form` does; the 2xx body, else TokenHttpError."""
     import http.client
     import urllib.error
@@ -172,7 +175,7 @@ def post(url: str, data: bytes, headers: dict[str, str], what: str, secrets: tup
         url, data=data, method="POST",
         headers={**headers, "Accept": "application/json", "User-Agent": _user_agent()})
     try:
-        with _opener(url).open(request, timeout=TIMEOUT_S) as response:
+        with _opener(url).open(request, timeout=timeout) as response:
             body: bytes = response.read(MAX_BODY)
             return body
     except urllib.error.HTTPError as exc:
@@ -189,18 +192,19 @@ def post(url: str, data: bytes, headers: dict[str, str], what: str, secrets: tup
         raise TokenHttpError(f"{what}: {shown}: {type(exc).__name__}: {_scrub(str(exc), secrets)}") from None
 
 
-def get_local(url: str, headers: dict[str, str], what: str,
-              secrets: tuple[str, ...]) -> tuple[int, str | None, bytes]:
-    """GET a managed-identity endpoint directly (never through a proxy): (status, WWW-Authenticate, body)."""
+def get_local(url: str, headers: dict[str, str], what: str, secrets: tuple[str, ...], *,
+              timeout: float = TIMEOUT_S) -> tuple[int, str | None, bytes]:
+    """GET a managed-identity endpoint directly (never through a proxy): (status, WWW-Authenticate, body); the
+    connect is bounded by MI_CONNECT_TIMEOUT_S (or `timeout`, if shorter), each read by `timeout`."""
     import http.client
 
     scheme, host, port, target = split_url(url, what)
     kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-    connection = kind(host, port, timeout=MI_CONNECT_TIMEOUT_S)
+    connection = kind(host, port, timeout=min(MI_CONNECT_TIMEOUT_S, timeout))
     try:
         connection.connect()
         if connection.sock is not None:
-            connection.sock.settimeout(TIMEOUT_S)
+            connection.sock.settimeout(timeout)
         connection.request("GET", target, headers={**headers, "User-Agent": _user_agent()})
         response = connection.getresponse()
         return response.status, response.getheader("WWW-Authenticate"), response.read(MAX_BODY)
