@@ -49,6 +49,15 @@ IRRELEVANT: dict[str, str] = {
                    "backend, both static, never recorded; never to or from a token route",
     "DOCKER_CONFIG": "where Docker's config.json is, for the configure and import commands only: never read by a get",
     "REGISTRY_AUTH_FILE": "Podman's auth file, for the import command only: never read by a get",
+    "BOTOCORE_EXPERIMENTAL__PLUGINS": "read by backends/aws_fast.py only to leave a fetch to botocore (which reads "
+                                      "it too): it decides which code asks AWS for the identity's token, not whose "
+                                      "token is recorded",
+    "BOTO_EXPERIMENTAL__ADD_PROXY_HOST_HEADER": "a header sent to an HTTP proxy (botocore's; backends/aws_fast.py "
+                                                "leaves a fetch to botocore while it is set): how a token request "
+                                                "travels, not whose token is recorded",
+    "REQUESTS_CA_BUNDLE": "the CA bundle botocore and backends/aws_http.py verify an AWS endpoint with when "
+                          "AWS_CA_BUNDLE is unset: which endpoint is trusted to answer, not whose token it answers "
+                          "(AWS_ENDPOINT_URL, which picks the endpoint itself, is not identity either)",
     "SYSTEMDRIVE": "Windows only (gcloud's folder without APPDATA): there is no launcher on Windows",
 }
 
@@ -61,6 +70,16 @@ DYNAMIC: dict[str, tuple[str, ...] | str] = {
                            "is static, never recorded",
     "backends.aws_identity._expand": "any variable a shared-file path names ($CI_PROJECT_DIR/aws.cfg): then "
                                      "aws_identity pins no file, so no answer is ever recorded",
+    "backends.aws_endpoints.configured": ("AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC",
+                                          "AWS_ENDPOINT_URL_STS"),
+    "backends.aws_fast.credential_source": (  # aws_fast.BOTOCORE_VARS
+        "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CREDENTIAL_EXPIRATION", "AWS_DATA_PATH",
+        "BOTOCORE_EXPERIMENTAL__PLUGINS", "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT",
+        "AWS_STS_REGIONAL_ENDPOINTS", "AWS_DEFAULTS_MODE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE",
+        "AWS_SIGV4A_SIGNING_REGION_SET", "AWS_AUTH_SCHEME_PREFERENCE", "BOTO_EXPERIMENTAL__ADD_PROXY_HOST_HEADER"),
+    "backends.aws_http.proxy_for": "every *_proxy variable, through urllib.request.getproxies and proxy_bypass as "
+                                   "botocore reads them: a proxy carries the same signed request to the same "
+                                   "endpoint, so it changes how a token is fetched, never whose it is",
     "procs.run_child": "the whole environment, passed on to a delegated helper (static, never recorded) or an "
                        "exec command, whose token is cached by route, host and argv (ExecBackend.who) and "
                        "served by Python from that cache whatever the environment; the record pins that cache "

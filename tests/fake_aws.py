@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 from tests.loopback import Loopback, QuietHandler
 
@@ -43,7 +44,7 @@ class FakeEcr(Loopback):
     """Answers GetAuthorizationToken for ecr and ecr-public, and GetSecretValue for secretsmanager.
     Tunables: lifetime, delay, mode, secret_string."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.lifetime = 12 * 3600.0
         #: what GetSecretValue answers as SecretString
         self.secret_string = json.dumps({"username": "fleet-robot", "password": "fleet-secret"})
@@ -145,7 +146,7 @@ class FakeEcr(Loopback):
             def _send(self, code: int, data: bytes, kind: str = "application/x-amz-json-1.1") -> None:
                 self.send(code, data, kind)
 
-        super().__init__(Handler)
+        super().__init__(Handler, tls)
 
     def count(self, service: str = "") -> int:
         """Requests received so far (optionally only those whose target contains `service`)."""

@@ -6,7 +6,9 @@ Region, FIPS and dual-stack come from the host (`<account>.dkr.ecr[-fips].<regio
 standard AWS chain as the AWS CLI reads it (environment including AWS_ENDPOINT_URL and AWS_CA_BUNDLE,
 shared config and SSO, web identity, container and instance roles), with short timeouts.
 The client, its identity and timeouts are every AWS backend's (helper/backends/aws_client.py); botocore
-is imported only there, only when a token must be fetched.
+is imported only there, only when a token must be fetched, and not even then for the identities CI jobs use
+(keys or web identity in the environment): helper/backends/aws_fast.py fetches those with the standard
+library, where it gives botocore's exact answer, and says which way a fetch went in the debug log.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import binascii
 import os
 
+from .. import log
 from ..hosts import RegistryKey, parse
 from ..tokens import Token, now
 from .aws_client import AwsBackend, _client
@@ -94,6 +97,20 @@ class EcrBackend(_AwsBackend):
 
     def _fetch(self, key: RegistryKey, pod: PodIdentity | None) -> Token:
         _, target = self._target(key)
+        from . import aws_fast
+
+        plan = aws_fast.plan(self.spec.params, pod, "ecr", self._region(target), target.fips, target.dualstack)
+        if isinstance(plan, aws_fast.Plan):
+            log.log(f"ecr: fast path ({plan.source}, {plan.url})")
+            started = now()
+            try:
+                token, expires = aws_fast.get_authorization_token(plan, target.account)
+            except aws_fast.LeaveToBotocore as exc:
+                plan = f"botocore: {exc}"
+            else:
+                user, password = _decode(token)
+                return Token(user or USERNAME, password, expires, started)
+        log.log(f"ecr: {plan}")
         client = _client(self.spec.params, "ecr", self._region(target), pod,
                          use_fips_endpoint=target.fips, use_dualstack_endpoint=target.dualstack)
         started = now()
@@ -127,6 +144,20 @@ class EcrPublicBackend(_AwsBackend):
         return self._fetch(pod)
 
     def _fetch(self, pod: PodIdentity | None) -> Token:
+        from . import aws_fast
+
+        plan = aws_fast.plan(self.spec.params, pod, "ecr-public", "us-east-1")
+        if isinstance(plan, aws_fast.Plan):
+            log.log(f"ecr-public: fast path ({plan.source}, {plan.url})")
+            started = now()
+            try:
+                token, expires = aws_fast.get_authorization_token(plan, None)
+            except aws_fast.LeaveToBotocore as exc:
+                plan = f"botocore: {exc}"
+            else:
+                user, password = _decode(token)
+                return Token(user or USERNAME, password, expires, started)
+        log.log(f"ecr-public: {plan}")
         client = _client(self.spec.params, "ecr-public", "us-east-1", pod)
         started = now()
         data = client.get_authorization_token()["authorizationData"]  # type: ignore[attr-defined]
