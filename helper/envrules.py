@@ -56,8 +56,11 @@ IRRELEVANT: dict[str, str] = {
                                                 "leaves a fetch to botocore while it is set): how a token request "
                                                 "travels, not whose token is recorded",
     "REQUESTS_CA_BUNDLE": "the CA bundle botocore and backends/aws_http.py verify an AWS endpoint with when "
-                          "AWS_CA_BUNDLE is unset: which endpoint is trusted to answer, not whose token it answers "
-                          "(AWS_ENDPOINT_URL, which picks the endpoint itself, is not identity either)",
+                          "AWS_CA_BUNDLE is unset, and google-auth and backends/cabundle.py a Google one: which "
+                          "endpoint is trusted to answer, not whose token it answers (AWS_ENDPOINT_URL, which picks "
+                          "the endpoint itself, is not identity either)",
+    "CURL_CA_BUNDLE": "the CA bundle requests (so google-auth) and backends/cabundle.py verify a Google endpoint "
+                      "with when REQUESTS_CA_BUNDLE is unset: which endpoint is trusted, not whose token it is",
     "SYSTEMDRIVE": "Windows only (gcloud's folder without APPDATA): there is no launcher on Windows",
 }
 

@@ -378,3 +378,31 @@ def test_a_missing_subject_token_file_is_a_not_found_on_both_paths(
     monkeypatch.setenv("SWITCHBOARD_DEBUG", "1")
     assert call("get", "gcr.io").out == NOT_FOUND + "\n"
     assert "not found" in capsys.readouterr().err and fake.count("/sts") == 0
+
+
+def test_the_fast_path_trusts_exactly_the_ca_bundle_google_auth_would(tmp_path: Path, private_key_pem: str) -> None:
+    """google-auth verifies through requests: REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE, else certifi's bundle,
+    never SSL_CERT_FILE. The fast path must agree both ways, or a runner's CA would work on one path only (the
+    frozen build's pass found the fast path trusting the ssl module's default instead)."""
+    from tests.conftest import run_helper
+    from tests.registry import make_ca_and_leaf
+    from tests.test_frozen import CloudHandler, no_ca_variables
+
+    ca, cert, leaf_key = make_ca_and_leaf(tmp_path)
+    server = Loopback(CloudHandler, tls=(cert, leaf_key))
+    url = f"https://localhost:{server.port}"
+    key = tmp_path / "sa.json"
+    key.write_text(json.dumps({"type": "service_account", "project_id": "p", "private_key_id": "0123",
+                               "private_key": private_key_pem, "client_email": SA_EMAIL, "client_id": "1",
+                               "token_uri": f"{url}/token"}))
+    key.chmod(0o600)
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        trusted = run_helper("get", "gcr.io", env=no_ca_variables(
+            GOOGLE_APPLICATION_CREDENTIALS=str(key), SWITCHBOARD_DEBUG="1",
+            SWITCHBOARD_CACHE_DIR=str(tmp_path / variable), **{variable: str(ca)}))
+        assert trusted.code == 0, trusted.err
+        assert json.loads(trusted.out)["Secret"] == "gcp-token" and "gcp: fast path" in trusted.err
+    refused = run_helper("get", "gcr.io", env=no_ca_variables(GOOGLE_APPLICATION_CREDENTIALS=str(key),
+                                                              SWITCHBOARD_DEBUG="1", SSL_CERT_FILE=str(ca)))
+    server.close()
+    assert refused.code == 1 and "CERTIFICATE_VERIFY_FAILED" in refused.err.upper().replace(" ", "_")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 
+from .cabundle import certifi_path
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
@@ -88,31 +90,8 @@ def cafile() -> str | None:
     """The CA bundle botocore verifies with; None: one this module does not load itself (botocore decides)."""
     path = os.environ.get("AWS_CA_BUNDLE") or os.environ.get("REQUESTS_CA_BUNDLE")
     if path is None or ("AWS_CA_BUNDLE" not in os.environ and path == ""):
-        return _certifi()
+        return certifi_path()
     return path if path.strip() and os.path.isfile(path) else None
-
-
-def _certifi() -> str | None:
-    """certifi.where() of a package on the file system, found without importing certifi (its importlib.resources
-    costs ~16 ms; finding the package ~2.5 ms); otherwise certifi's own answer (a zip or a frozen build)."""
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec("certifi")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None:
-        return None  # botocore would use its own bundle: left to botocore
-    for folder in spec.submodule_search_locations or ():
-        path = os.path.join(folder, "cacert.pem")
-        if os.path.isfile(path):
-            return path
-    try:
-        import certifi
-
-        return str(certifi.where())
-    except ImportError:
-        return None
 
 
 def proxy_for(url: str) -> str | None:

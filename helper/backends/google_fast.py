@@ -45,6 +45,7 @@ from .. import fastjson, log
 from ..fsutil import read_signed, read_with_stat
 from ..tokens import Token, now
 from . import google_pod
+from .cabundle import requests_cafile
 from .google_identity import credential_source
 from .google_pod import expires_in, iam_url, impersonate, sts_exchange
 from .oauth_http import TokenHttpError, get_local, json_field, post_form, secret_endpoint
@@ -267,7 +268,7 @@ def _service_account(doc: dict[str, object], scopes: list[str], target: str | No
     signed = assertion(doc, [IAM_SCOPE] if target else scopes, _issued_at(), trusted)
     what = "service account token request"
     body = post_form(str(doc["token_uri"]), {"assertion": signed, "grant_type": JWT_GRANT}, what, (signed,),
-                     timeout=deadline.timeout())
+                     timeout=deadline.timeout(), cafile=requests_cafile())
     token = json_field(body, "access_token", what)
     doc_answer = fastjson.loads(body)
     lifetime = expires_in(doc_answer.get("expires_in") if isinstance(doc_answer, dict) else None, what)
@@ -301,7 +302,8 @@ def subject_token(source: dict[str, object], deadline: Deadline) -> str:
         location = url.split("?", 1)[0]
         headers = source.get("headers")
         status, _, body = get_local(url, dict(headers) if isinstance(headers, dict) else {},
-                                    "the subject token URL", (), timeout=deadline.timeout())
+                                    "the subject token URL", (), timeout=deadline.timeout(),
+                                    cafile=requests_cafile())
         if status != 200:
             raise FastTokenError(f"Unable to retrieve Identity Pool subject token: {location} answered HTTP {status}")
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from .. import fastjson
 from ..tokens import Token, now
+from .cabundle import requests_cafile
 from .oauth_http import TIMEOUT_S, TokenHttpError, json_field, post, post_form, secret_endpoint
 
 TYPE_CHECKING = False
@@ -64,7 +65,7 @@ def sts_exchange(url: str, audience: str, subject_token: str, subject_token_type
             "scope": " ".join(scopes), "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
             "subject_token": subject_token, "subject_token_type": subject_token_type}
     what = "Google STS token exchange"
-    body = post_form(url, form, what, (subject_token,), timeout=timeout)
+    body = post_form(url, form, what, (subject_token,), timeout=timeout, cafile=requests_cafile())
     token = json_field(body, "access_token", what)
     doc = fastjson.loads(body)
     lifetime = expires_in(doc.get("expires_in") if isinstance(doc, dict) else None, what)
@@ -126,7 +127,7 @@ def impersonate(url: str, bearer: str, account: str, scopes: list[str], *,
     data = json.dumps({"scope": scopes, "lifetime": f"{lifetime_s}s"}).encode("utf-8")
     what = f"impersonation of {account}"
     body = post(url, data, {"Content-Type": "application/json", "Authorization": f"Bearer {bearer}"},
-                what, (bearer,), timeout=timeout)
+                what, (bearer,), timeout=timeout, cafile=requests_cafile())
     token = json_field(body, "accessToken", what)
     try:
         expires = _rfc3339(json_field(body, "expireTime", what))

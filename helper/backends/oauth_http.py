@@ -136,9 +136,9 @@ def direct(url: str) -> bool:
         return False
 
 
-def _opener(url: str) -> urllib.request.OpenerDirector:
-    """urllib with the environment's CA, its proxies unless `direct(url)`, and redirects refused (a token
-    never follows one)."""
+def _opener(url: str, cafile: str | None = None) -> urllib.request.OpenerDirector:
+    """urllib with the environment's CA (or `cafile`: the bundle the SDK this request stands in for would
+    trust), its proxies unless `direct(url)`, and redirects refused (a token never follows one)."""
     import urllib.request
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -146,24 +146,31 @@ def _opener(url: str) -> urllib.request.OpenerDirector:
                              headers: HTTPMessage, newurl: str) -> urllib.request.Request | None:
             return None  # the 3xx is then raised as an HTTPError
 
+    handlers: list[urllib.request.BaseHandler] = [NoRedirect()]
+    if cafile is not None and url.startswith("https://"):
+        import ssl
+
+        handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=cafile)))
     if direct(url):  # an explicit ProxyHandler replaces urllib's default one, which reads http(s)_proxy
-        return urllib.request.build_opener(NoRedirect, urllib.request.ProxyHandler({}))
-    return urllib.request.build_opener(NoRedirect)
+        handlers.append(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener(*handlers)
 
 
 def post_form(url: str, form: dict[str, str], what: str, secrets: tuple[str, ...], *,
-              timeout: float = TIMEOUT_S) -> bytes:
+              timeout: float = TIMEOUT_S, cafile: str | None = None) -> bytes:
     """POST `form` to `url` (proxies honoured, no redirects, bounded by `timeout` per connect and read); the
     2xx body, else TokenHttpError."""
     import urllib.parse
 
     data = urllib.parse.urlencode(form).encode("ascii")
-    return post(url, data, {"Content-Type": "application/x-www-form-urlencoded"}, what, secrets, timeout=timeout)
+    return post(url, data, {"Content-Type": "application/x-www-form-urlencoded"}, what, secrets, timeout=timeout,
+                cafile=cafile)
 
 
 def post(url: str, data: bytes, headers: dict[str, str], what: str, secrets: tuple[str, ...], *,
-         timeout: float = TIMEOUT_S) -> bytes:
-    """POST `data` with `headers` to `url`, as `post_form` does; the 2xx body, else TokenHttpError."""
+         timeout: float = TIMEOUT_S, cafile: str | None = None) -> bytes:
+    """POST `data` with `headers` to `url`, as `post_form` does; the 2xx body, else TokenHttpError. `cafile`:
+    verify https against that bundle instead of the ssl module's default (SSL_CERT_FILE, the system's)."""
     import http.client
     import urllib.error
     import urllib.request
@@ -175,7 +182,7 @@ def post(url: str, data: bytes, headers: dict[str, str], what: str, secrets: tup
         url, data=data, method="POST",
         headers={**headers, "Accept": "application/json", "User-Agent": _user_agent()})
     try:
-        with _opener(url).open(request, timeout=timeout) as response:
+        with _opener(url, cafile).open(request, timeout=timeout) as response:
             body: bytes = response.read(MAX_BODY)
             return body
     except urllib.error.HTTPError as exc:
@@ -193,14 +200,21 @@ def post(url: str, data: bytes, headers: dict[str, str], what: str, secrets: tup
 
 
 def get_local(url: str, headers: dict[str, str], what: str, secrets: tuple[str, ...], *,
-              timeout: float = TIMEOUT_S) -> tuple[int, str | None, bytes]:
+              timeout: float = TIMEOUT_S, cafile: str | None = None) -> tuple[int, str | None, bytes]:
     """GET a managed-identity endpoint directly (never through a proxy): (status, WWW-Authenticate, body); the
     connect is bounded by MI_CONNECT_TIMEOUT_S (or `timeout`, if shorter), each read by `timeout`."""
     import http.client
 
     scheme, host, port, target = split_url(url, what)
-    kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-    connection = kind(host, port, timeout=min(MI_CONNECT_TIMEOUT_S, timeout))
+    connect = min(MI_CONNECT_TIMEOUT_S, timeout)
+    if scheme == "https":
+        import ssl
+
+        context = ssl.create_default_context(cafile=cafile) if cafile is not None else None
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, timeout=connect,
+                                                                              context=context)
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=connect)
     try:
         connection.connect()
         if connection.sock is not None:
