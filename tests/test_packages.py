@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -31,6 +32,8 @@ pytestmark = pytest.mark.packaging
 # Read at import: the autouse isolated_home fixture removes every SWITCHBOARD_* variable from the
 # environment before each test.
 BINARY_DIR = os.environ.get("SWITCHBOARD_BINARY_DIR", "")
+# an arm64 Debian root (build/binary-arm64's) in which an arm64 .deb built on x86_64 is installed, under emulation
+ARM64_ROOT = os.environ.get("SWITCHBOARD_ARM64_ROOT", "")
 ARCHIVE = ROOT / "packaging" / "archive"
 BUILD_DEB = ROOT / "packaging" / "deb" / "build-deb"
 GENERATOR = ROOT / "packaging" / "generate-manifests"
@@ -59,6 +62,35 @@ def this_platform() -> str:
     system = {"Linux": "linux", "Darwin": "darwin", "Windows": "windows"}[platform.system()]
     machine = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]
     return f"{system}-{'x64' if system == 'windows' and machine == 'x86_64' else machine}"
+
+
+def built_for(exe: Path) -> str:
+    """The architecture an ELF, Mach-O or PE executable is built for (x86_64, arm64), from its header;
+    "" for anything else (a script). packaging/archive reads the same bytes."""
+    head = exe.read_bytes()[:4096]
+    if head[:4] == b"\x7fELF":
+        return {0x3E: "x86_64", 0xB7: "arm64"}.get(int.from_bytes(head[18:20], "little"), "other")
+    if head[:4] == b"\xcf\xfa\xed\xfe":
+        return {0x01000007: "x86_64", 0x0100000C: "arm64"}.get(int.from_bytes(head[4:8], "little"), "other")
+    if head[:2] == b"MZ":
+        pe = int.from_bytes(head[60:64], "little")
+        return {0x8664: "x86_64", 0xAA64: "arm64"}.get(int.from_bytes(head[pe + 4:pe + 6], "little"), "other")
+    return ""
+
+
+def onedir_platform(onedir: Path) -> str:
+    """The platform tag packaging/archive picks for a onedir build: its executable's architecture (an arm64
+    build packed on x86_64 is linux-arm64), this machine's OS."""
+    system, _sep, machine = this_platform().partition("-")
+    arch = built_for(onedir / EXE)
+    if arch in ("x86_64", "arm64"):
+        machine = "x64" if system == "windows" and arch == "x86_64" else arch
+    return f"{system}-{machine}"
+
+
+def deb_arch(onedir: Path) -> str:
+    """The Debian architecture of a Linux onedir build, from its executable (build-deb reads it the same way)."""
+    return {"x86_64": "amd64", "arm64": "arm64"}[built_for(onedir / NAME)]
 
 
 def files_under(folder: Path) -> set[str]:
@@ -133,20 +165,20 @@ def onedir() -> Path:
 
 @pytest.fixture(scope="module")
 def built_archive(onedir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """packaging/archive run once on the onedir build, for this machine's platform."""
+    """packaging/archive run once on the onedir build, for the platform its executable is built for."""
     require_tool("tar")
     require_tool("gzip")
     out = tmp_path_factory.mktemp("archive") / "dist"
     made = run(["bash", str(ARCHIVE), "-o", str(out), str(onedir)])
     archive = Path(last_line(made.stdout))
-    assert archive == out.resolve() / f"{NAME}-{__version__}-{this_platform()}.tar.gz"
+    assert archive == out.resolve() / f"{NAME}-{__version__}-{onedir_platform(onedir)}.tar.gz"
     return archive
 
 
 @posix_only
 def test_archive_layout_and_checksum(onedir: Path, built_archive: Path) -> None:
     archive = built_archive
-    base = f"{NAME}-{__version__}-{this_platform()}"
+    base = f"{NAME}-{__version__}-{onedir_platform(onedir)}"
 
     with tarfile.open(archive) as tar:
         members = {m.name: m for m in tar.getmembers()}
@@ -170,12 +202,12 @@ def test_archive_layout_and_checksum(onedir: Path, built_archive: Path) -> None:
 
 
 @posix_only
-def test_archive_installs_as_install_txt_says(built_archive: Path, tmp_path: Path) -> None:
+def test_archive_installs_as_install_txt_says(onedir: Path, built_archive: Path, tmp_path: Path) -> None:
     """Extract, symlink the executable into a bin folder, and run it through the symlink."""
     lib = tmp_path / "lib"
     lib.mkdir()
     run([require_tool("tar"), "-xzf", str(built_archive), "-C", str(lib)])
-    extracted = lib / f"{NAME}-{__version__}-{this_platform()}" / NAME
+    extracted = lib / f"{NAME}-{__version__}-{onedir_platform(onedir)}" / NAME
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / NAME).symlink_to(extracted / NAME)
@@ -207,6 +239,29 @@ def test_archive_refuses_a_stale_or_foreign_build(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "unknown platform" in proc.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+@posix_only
+def test_archive_names_the_platform_the_executable_is_built_for(tmp_path: Path) -> None:
+    """The platform comes from the executable's header, not from the machine that packs it: an arm64 build
+    packed on x86_64 is linux-arm64, and an x86_64 build is never shipped under the arm64 name."""
+    require_tool("bash")
+    out = tmp_path / "dist"
+    elf = bytearray(64)
+    elf[:4], elf[4], elf[5] = b"\x7fELF", 2, 1  # ELFCLASS64, little-endian
+    for arch, machine in (("arm64", 0xB7), ("x86_64", 0x3E)):
+        folder = fake_onedir(tmp_path / arch)
+        exe = folder / NAME
+        exe.write_bytes(bytes(elf[:18]) + machine.to_bytes(2, "little") + bytes(elf[20:]))
+        exe.chmod(0o755)
+        made = run(["bash", str(ARCHIVE), "--no-run", "-o", str(out), str(folder)])
+        system = this_platform().partition("-")[0]
+        assert Path(last_line(made.stdout)).name == f"{NAME}-{__version__}-{system}-{arch}.tar.gz"
+        other = "x86_64" if arch == "arm64" else "arm64"
+        proc = subprocess.run(["bash", str(ARCHIVE), "--no-run", "-o", str(out), str(folder), f"linux-{other}"],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0
+        assert f"built for {arch}, not for linux-{other}" in proc.stderr
 
 
 @posix_only
@@ -248,7 +303,7 @@ def built_deb(onedir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("deb") / "dist"
     made = run(["bash", str(BUILD_DEB), "-o", str(out), "-Z", "gzip", str(onedir)])
     deb = Path(last_line(made.stdout))
-    arch = run(["dpkg", "--print-architecture"]).stdout.strip()
+    arch = deb_arch(onedir)  # the build's, not this machine's: an arm64 build packed here is an arm64 package
     assert deb.parent == out.resolve() and deb.name.startswith(f"{NAME}_") and deb.name.endswith(f"_{arch}.deb")
     return deb
 
@@ -263,7 +318,9 @@ def test_deb_metadata_and_contents(onedir: Path, built_deb: Path, tmp_path: Path
     # PEP 440 pre-releases sort before the release in Debian's order only with a tilde: 1.0rc1 -> 1.0~rc1
     debian_version = re.sub(r"\.?(a|b|rc|dev)(\d)", r"~\1\2", __version__, count=1).replace(".post", "+post")
     assert fields["Version"] == debian_version
-    assert fields["Architecture"] == run(["dpkg", "--print-architecture"]).stdout.strip()
+    assert fields["Architecture"] == deb_arch(onedir)
+    # libc6 (>= the newest GLIBC version the build's ELF files need), read with readelf whatever the architecture
+    assert re.fullmatch(r"libc6 \(>= 2\.\d+(\.\d+)?\)", fields.get("Depends", "")), fields.get("Depends")
     assert re.fullmatch(r".+ <[^<>@\s]+@[^<>@\s]+>", fields["Maintainer"])
     assert fields["Description"].strip()
     assert "python" not in fields.get("Depends", "").lower()
@@ -294,41 +351,74 @@ def test_deb_metadata_and_contents(onedir: Path, built_deb: Path, tmp_path: Path
     check_sums(deb.parent, deb.name)
 
 
+def install_root(arch: str) -> Path:
+    """Where a package of `arch` can be installed: / when it is this machine's architecture, else the arm64
+    Debian root SWITCHBOARD_ARM64_ROOT names (build/binary-arm64's, whose programs qemu-user runs)."""
+    if arch == run(["dpkg", "--print-architecture"]).stdout.strip():
+        return Path("/")
+    if not (arch == "arm64" and ARM64_ROOT and (Path(ARM64_ROOT) / "usr/bin/dpkg").exists()):
+        pytest.skip(f"an {arch} package installs only on {arch} Debian: SWITCHBOARD_ARM64_ROOT names an arm64 "
+                    "Debian root (build/test --arm64 sets it) to install an arm64 one there under emulation")
+    said = run([require_tool("chroot"), ARM64_ROOT, "dpkg", "--print-architecture"]).stdout.strip()
+    if said != arch:
+        pytest.skip(f"SWITCHBOARD_ARM64_ROOT={ARM64_ROOT} is an {said} root, not {arch}")
+    return Path(ARM64_ROOT)
+
+
 @posix_only
 @linux_only
-def test_deb_installs_and_round_trips(built_deb: Path, tmp_path: Path) -> None:
-    """dpkg -i, then store/get/list/erase/version through /usr/bin with a throw-away HOME, then dpkg -r."""
+def test_deb_installs_and_round_trips(onedir: Path, built_deb: Path, tmp_path: Path) -> None:
+    """dpkg -i, then store/get/list/erase/version through /usr/bin with a throw-away HOME, then dpkg -r.
+    A package for another architecture (arm64 on x86_64) goes into that architecture's Debian root, where the
+    same steps run in a chroot, under emulation."""
     if os.geteuid() != 0:
         pytest.skip("installing a .deb needs root")
     deb = built_deb
-    status = subprocess.run(["dpkg-query", "-W", "-f", "${Status}", NAME], capture_output=True, text=True)
+    sysroot = install_root(deb_arch(onedir))
+    inside = [] if sysroot == Path("/") else [require_tool("chroot"), str(sysroot)]
+    status = subprocess.run([*inside, "dpkg-query", "-W", "-f", "${Status}", NAME], capture_output=True, text=True)
     if "installed" in status.stdout.split():
         pytest.skip(f"{NAME} is already installed from a package here; the test will not replace it")
-    installed = Path("/usr/bin") / NAME
-    env, home = throwaway_env(tmp_path)
-    env["PATH"] = "/usr/bin:/bin"
+    installed = Path("/usr/bin") / NAME                       # as the installed system sees it
+    on_disk = sysroot / installed.relative_to("/")            # as this process sees it
+    if inside:  # the package and the throw-away HOME must be inside the root, where the commands run
+        staging = Path(tempfile.mkdtemp(prefix="switchboard-deb-", dir=sysroot / "tmp"))
+        shutil.copy(deb, staging / deb.name)
+        deb_path = "/" + str((staging / deb.name).relative_to(sysroot))
+        env, home = throwaway_env(staging)
+        outside_home = home
+        home = Path("/" + str(home.relative_to(sysroot)))
+        env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local/share"),
+                   XDG_CACHE_HOME=str(home / ".cache"))
+    else:
+        deb_path = str(deb)
+        env, home = throwaway_env(tmp_path)
+        outside_home = home
+    env["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
     key = "registry.example.com"
     stored = {"ServerURL": key, "Username": "me", "Secret": "s3cret"}
+    helper = [*inside, str(installed)]
     try:
-        run(["dpkg", "-i", str(deb)])
-        assert installed.is_symlink()
-        version = run([str(installed), "version"], env=env)
+        run([*inside, "dpkg", "-i", deb_path], env=env)
+        assert on_disk.is_symlink()
+        version = run([*helper, "version"], env=env)
         assert __version__ in version.stdout
-        run([str(installed), "store"], env=env, input_text=json.dumps(stored))
-        got = run([str(installed), "get"], env=env, input_text=key)
+        run([*helper, "store"], env=env, input_text=json.dumps(stored))
+        got = run([*helper, "get"], env=env, input_text=key)
         assert json.loads(got.stdout) == stored
-        listed = run([str(installed), "list"], env=env, input_text="")
+        listed = run([*helper, "list"], env=env, input_text="")
         assert json.loads(listed.stdout) == {key: "me"}
-        assert (home / ".local/share" / NAME).is_dir(), "the installed helper did not keep its store in HOME"
-        run([str(installed), "erase"], env=env, input_text=key)
-        gone = subprocess.run([str(installed), "get"], env=env, input=key, capture_output=True, text=True,
-                              timeout=60)
+        assert (outside_home / ".local/share" / NAME).is_dir(), "the installed helper did not keep its store in HOME"
+        run([*helper, "erase"], env=env, input_text=key)
+        gone = subprocess.run([*helper, "get"], env=env, input=key, capture_output=True, text=True, timeout=60)
         assert (gone.returncode, gone.stdout.strip()) == (1, NOT_FOUND)
     finally:
-        removed = subprocess.run(["dpkg", "-r", NAME], capture_output=True, text=True, timeout=300)
+        removed = subprocess.run([*inside, "dpkg", "-r", NAME], env=env, capture_output=True, text=True, timeout=300)
+        if inside:
+            shutil.rmtree(staging, ignore_errors=True)
     assert removed.returncode == 0, removed.stdout + removed.stderr
-    assert not installed.exists() and not installed.is_symlink()
-    assert not (Path("/usr/lib") / NAME).exists()
+    assert not on_disk.exists() and not on_disk.is_symlink()
+    assert not (sysroot / "usr/lib" / NAME).exists()
 
 
 # --- Homebrew formula and Scoop manifest ---------------------------------------------------------------
@@ -343,6 +433,7 @@ def release_sums(path: Path, version: str = "1.2.3", skip: str = "") -> dict[str
     digests = {p: hashlib.sha256(p.encode()).hexdigest() for p in PLATFORMS if p != skip}
     lines = [f"{digests[p]}  {NAME}-{version}-{p}.{PLATFORMS[p]}" for p in digests]
     lines.append(f"{'0' * 64}  {NAME}_{version}_amd64.deb")
+    lines.append(f"{'1' * 64}  {NAME}_{version}_arm64.deb")
     path.write_text("\n".join(lines) + "\n")
     return digests
 
