@@ -6,6 +6,7 @@ a free port, a daemon thread per request, optional TLS with a test CA's certific
 
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
 from collections.abc import Mapping
@@ -57,3 +58,23 @@ class Loopback:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def tunnel(client: socket.socket, upstream: socket.socket, idle_s: float = 10.0) -> None:
+    """Copy bytes both ways between two connected sockets (an HTTP proxy's CONNECT tunnel) until either side
+    closes, errs (a refused certificate hangs up mid-stream) or both stay idle for `idle_s`."""
+    import select
+
+    ends = [client, upstream]
+    try:
+        while True:
+            ready, _, _ = select.select(ends, [], [], idle_s)
+            if not ready:
+                return
+            for end in ready:
+                chunk = end.recv(65536)
+                if not chunk:
+                    return
+                (upstream if end is client else client).sendall(chunk)
+    except OSError:
+        return

@@ -13,7 +13,6 @@ import base64
 import datetime
 import json
 import os
-import select
 import shutil
 import socket
 import socketserver
@@ -32,7 +31,7 @@ from helper.hosts import parse
 from helper.router import builtin_routes
 from helper.tokens import Token
 from tests.conftest import NOT_FOUND, call, get_in_fresh_process, run_helper
-from tests.loopback import Loopback, QuietHandler
+from tests.loopback import Loopback, QuietHandler, tunnel
 
 REGISTRY = "myreg.azurecr.io"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -183,19 +182,7 @@ class ProxyHandler(socketserver.BaseRequestHandler):
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             if rest:
                 upstream.sendall(rest)
-            ends = [client, upstream]
-            try:
-                while True:
-                    ready, _, _ = select.select(ends, [], [], 10)
-                    if not ready:
-                        return
-                    for end in ready:
-                        chunk = end.recv(65536)
-                        if not chunk:
-                            return
-                        (upstream if end is client else client).sendall(chunk)
-            except OSError:  # either side hung up mid-stream (a refused certificate): the tunnel ends
-                return
+            tunnel(client, upstream)
 
 
 def make_ca(folder: Path, names: list[str]) -> tuple[Path, Path, Path]:

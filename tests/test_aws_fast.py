@@ -16,6 +16,7 @@ import pytest
 from helper.backends import aws_client, aws_endpoints, aws_fast, aws_sigv4
 from tests.conftest import NOT_FOUND, call, get_in_fresh_process, run_helper
 from tests.fake_aws import ECR_HOST, FakeEcr, aws_env
+from tests.loopback import tunnel
 from tests.test_ecr_moto import moto_url  # noqa: F401 - the moto server fixture, shared
 
 SIGNED_AT = 1_790_000_000  # 2026-09-21T...Z: a fixed signing time for both signers
@@ -470,7 +471,6 @@ class _Tunnel:
             threading.Thread(target=self._one, args=(client,), daemon=True).start()
 
     def _one(self, client: object) -> None:
-        import select
         import socket
 
         assert isinstance(client, socket.socket)
@@ -488,18 +488,7 @@ class _Tunnel:
                 return
             with socket.create_connection(("127.0.0.1", int(target.rsplit(":", 1)[1])), timeout=10) as upstream:
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                try:
-                    while True:
-                        ready, _, _ = select.select([client, upstream], [], [], 10)
-                        if not ready:
-                            return
-                        for end in ready:
-                            chunk = end.recv(65536)
-                            if not chunk:
-                                return
-                            (upstream if end is client else client).sendall(chunk)
-                except OSError:
-                    return
+                tunnel(client, upstream)
 
     def close(self) -> None:
         self.listener.close()

@@ -22,35 +22,11 @@ import pytest
 from helper.backends import google_fast, google_pod
 from tests.conftest import NOT_FOUND, call, get_in_fresh_process
 from tests.loopback import Loopback, QuietHandler
-from tests.test_gcp import CLOUD_PLATFORM, SA_EMAIL, TARGET, FakeGoogle
+from tests.test_gcp import CLOUD_PLATFORM, SA_EMAIL, TARGET, FakeGoogle, fake, key_file, with_key  # noqa: F401 - fixtures
 
 FIXED = 1_780_000_000  # the assertion's iat on both sides
 AUDIENCE = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/ci/providers/gh"
 JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
-
-
-@pytest.fixture(name="fake")
-def fake_google() -> Iterator[FakeGoogle]:
-    server = FakeGoogle()
-    yield server
-    server.close()
-
-
-@pytest.fixture(name="key_file")
-def sa_key_file(tmp_path: Path, fake: FakeGoogle, private_key_pem: str) -> Path:
-    """test_gcp's service-account key file: its token_uri is the fake."""
-    path = tmp_path / "sa-key.json"
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": "fake-project", "private_key_id": "0123456789abcdef",
-        "private_key": private_key_pem, "client_email": SA_EMAIL, "client_id": "1234567890",
-        "token_uri": f"{fake.url}/token"}))
-    return path
-
-
-@pytest.fixture(name="with_key")
-def sa_key_in_env(key_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
-    return key_file
 
 
 def segment(text: str) -> dict[str, Any]:
@@ -118,7 +94,7 @@ def test_the_key_loader_is_cryptographys_public_one() -> None:
 
 
 def test_the_token_request_is_the_one_google_auth_sends_byte_for_byte(
-        fake: FakeGoogle, with_key: Path, fixed_clock: None, private_key_pem: str) -> None:
+        fake: FakeGoogle, with_key: Path, fixed_clock: None, private_key_pem: str) -> None:  # noqa: F811
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -146,7 +122,7 @@ def test_the_token_request_is_the_one_google_auth_sends_byte_for_byte(
     assert abs(cached["expires_at"] - (time.time() + fake.lifetime)) < 5
 
 
-def test_route_impersonation_asks_iam_what_google_auth_asks(fake: FakeGoogle, with_key: Path, routes: Path,
+def test_route_impersonation_asks_iam_what_google_auth_asks(fake: FakeGoogle, with_key: Path, routes: Path,  # noqa: F811
                                                             fixed_clock: None, monkeypatch: pytest.MonkeyPatch) -> None:
     import google.auth.iam
 
@@ -169,7 +145,7 @@ def test_route_impersonation_asks_iam_what_google_auth_asks(fake: FakeGoogle, wi
 
 
 def test_a_key_file_that_is_the_users_alone_is_loaded_without_validation(
-        fake: FakeGoogle, with_key: Path, key_loads: list[dict[str, object]]) -> None:
+        fake: FakeGoogle, with_key: Path, key_loads: list[dict[str, object]]) -> None:  # noqa: F811
     with_key.chmod(0o600)
     assert call("get", "gcr.io").json()["Secret"] == "sa-token-1"
     assert key_loads == [{"unsafe_skip_rsa_key_validation": True}]
@@ -177,7 +153,7 @@ def test_a_key_file_that_is_the_users_alone_is_loaded_without_validation(
 
 @pytest.mark.parametrize("who", ["group-writable", "world-writable", "another user's"])
 def test_a_key_file_someone_else_could_have_written_is_validated_and_still_works(
-        fake: FakeGoogle, with_key: Path, key_loads: list[dict[str, object]], who: str,
+        fake: FakeGoogle, with_key: Path, key_loads: list[dict[str, object]], who: str,  # noqa: F811
         request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("SWITCHBOARD_DEBUG", "1")
     if who == "another user's":
@@ -191,7 +167,7 @@ def test_a_key_file_someone_else_could_have_written_is_validated_and_still_works
 
 
 def test_a_fast_get_imports_neither_google_auth_nor_requests_nor_urllib3(
-        fake: FakeGoogle, key_file: Path, tmp_path: Path) -> None:
+        fake: FakeGoogle, key_file: Path, tmp_path: Path) -> None:  # noqa: F811
     env = dict(os.environ, GOOGLE_APPLICATION_CREDENTIALS=str(key_file))
     code, out, modules = get_in_fresh_process("gcr.io", env)
     heavy = sorted(m for m in modules if m.split(".")[0] in ("google", "requests", "urllib3"))
@@ -229,7 +205,7 @@ def subject_server() -> Iterator[SubjectServer]:
     server.close()
 
 
-def federation(tmp_path: Path, fake: FakeGoogle, source: str, server: SubjectServer,
+def federation(tmp_path: Path, fake: FakeGoogle, source: str, server: SubjectServer,  # noqa: F811
                impersonation: bool = False) -> Path:
     subject = tmp_path / "oidc-token"
     if source == "json file":
@@ -255,7 +231,7 @@ def federation(tmp_path: Path, fake: FakeGoogle, source: str, server: SubjectSer
 
 @pytest.mark.parametrize("source", ["text file", "json file", "url"])
 def test_a_federation_file_exchanges_at_sts_what_google_auth_exchanges(
-        fake: FakeGoogle, tmp_path: Path, subject_server: SubjectServer, monkeypatch: pytest.MonkeyPatch,
+        fake: FakeGoogle, tmp_path: Path, subject_server: SubjectServer, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
         capsys: pytest.CaptureFixture[str], source: str) -> None:
     config = federation(tmp_path, fake, source, subject_server)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(config))
@@ -276,7 +252,7 @@ def test_a_federation_file_exchanges_at_sts_what_google_auth_exchanges(
 
 
 def test_a_federation_file_that_impersonates_asks_sts_and_iam_what_google_auth_asks(
-        fake: FakeGoogle, tmp_path: Path, subject_server: SubjectServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        fake: FakeGoogle, tmp_path: Path, subject_server: SubjectServer, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     config = federation(tmp_path, fake, "text file", subject_server, impersonation=True)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(config))
     theirs = google_auth_token(config, [CLOUD_PLATFORM])
@@ -340,7 +316,7 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 
 @pytest.mark.parametrize("mode", ["500", "denied", "garbage", "bad-expiry"])
 def test_a_broken_token_endpoint_is_the_same_not_found_on_both_paths_and_the_log_holds_no_token(
-        fake: FakeGoogle, with_key: Path, private_key_pem: str, monkeypatch: pytest.MonkeyPatch,
+        fake: FakeGoogle, with_key: Path, private_key_pem: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
         capsys: pytest.CaptureFixture[str], mode: str, path: str) -> None:
     monkeypatch.setenv("SWITCHBOARD_DEBUG", "1")
     fake.mode = mode
@@ -356,7 +332,7 @@ def test_a_broken_token_endpoint_is_the_same_not_found_on_both_paths_and_the_log
 
 
 def test_a_refused_subject_token_is_the_same_not_found_on_both_paths_and_the_log_holds_no_token(
-        fake: FakeGoogle, tmp_path: Path, subject_server: SubjectServer, monkeypatch: pytest.MonkeyPatch,
+        fake: FakeGoogle, tmp_path: Path, subject_server: SubjectServer, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
         capsys: pytest.CaptureFixture[str], path: str) -> None:
     config = federation(tmp_path, fake, "text file", subject_server)
     (tmp_path / "oidc-token").write_text("stolen-subject-token")  # the fake's STS refuses it
@@ -370,7 +346,7 @@ def test_a_refused_subject_token_is_the_same_not_found_on_both_paths_and_the_log
 
 
 def test_a_missing_subject_token_file_is_a_not_found_on_both_paths(
-        fake: FakeGoogle, tmp_path: Path, subject_server: SubjectServer, monkeypatch: pytest.MonkeyPatch,
+        fake: FakeGoogle, tmp_path: Path, subject_server: SubjectServer, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
         capsys: pytest.CaptureFixture[str], path: str) -> None:
     config = federation(tmp_path, fake, "text file", subject_server)
     (tmp_path / "oidc-token").unlink()

@@ -63,6 +63,25 @@ def _decode(authorization_token: str) -> tuple[str, str]:
     return user, password
 
 
+def _fast(kind: str, plan: object, account: str | None) -> Token | None:
+    """The token through helper/backends/aws_fast.py when its `plan` is one (a Plan), else None: botocore's turn,
+    and the log says why (the plan is then the reason)."""
+    from . import aws_fast
+
+    if isinstance(plan, aws_fast.Plan):
+        log.log(f"{kind}: fast path ({plan.source}, {plan.url})")
+        started = now()
+        try:
+            token, expires = aws_fast.get_authorization_token(plan, account)
+        except aws_fast.LeaveToBotocore as exc:
+            plan = f"botocore: {exc}"
+        else:
+            user, password = _decode(token)
+            return Token(user or USERNAME, password, expires, started)
+    log.log(f"{kind}: {plan}")
+    return None
+
+
 class _AwsBackend(AwsBackend):
     """What ECR and ECR Public add to every AWS backend: amazon-ecr-credential-helper's cache switch."""
 
@@ -100,17 +119,9 @@ class EcrBackend(_AwsBackend):
         from . import aws_fast
 
         plan = aws_fast.plan(self.spec.params, pod, "ecr", self._region(target), target.fips, target.dualstack)
-        if isinstance(plan, aws_fast.Plan):
-            log.log(f"ecr: fast path ({plan.source}, {plan.url})")
-            started = now()
-            try:
-                token, expires = aws_fast.get_authorization_token(plan, target.account)
-            except aws_fast.LeaveToBotocore as exc:
-                plan = f"botocore: {exc}"
-            else:
-                user, password = _decode(token)
-                return Token(user or USERNAME, password, expires, started)
-        log.log(f"ecr: {plan}")
+        fast = _fast(self.kind, plan, target.account)
+        if fast is not None:
+            return fast
         client = _client(self.spec.params, "ecr", self._region(target), pod,
                          use_fips_endpoint=target.fips, use_dualstack_endpoint=target.dualstack)
         started = now()
@@ -146,18 +157,9 @@ class EcrPublicBackend(_AwsBackend):
     def _fetch(self, pod: PodIdentity | None) -> Token:
         from . import aws_fast
 
-        plan = aws_fast.plan(self.spec.params, pod, "ecr-public", "us-east-1")
-        if isinstance(plan, aws_fast.Plan):
-            log.log(f"ecr-public: fast path ({plan.source}, {plan.url})")
-            started = now()
-            try:
-                token, expires = aws_fast.get_authorization_token(plan, None)
-            except aws_fast.LeaveToBotocore as exc:
-                plan = f"botocore: {exc}"
-            else:
-                user, password = _decode(token)
-                return Token(user or USERNAME, password, expires, started)
-        log.log(f"ecr-public: {plan}")
+        fast = _fast(self.kind, aws_fast.plan(self.spec.params, pod, "ecr-public", "us-east-1"), None)
+        if fast is not None:
+            return fast
         client = _client(self.spec.params, "ecr-public", "us-east-1", pod)
         started = now()
         data = client.get_authorization_token()["authorizationData"]  # type: ignore[attr-defined]
