@@ -18,11 +18,9 @@ Rules:
 
 from __future__ import annotations
 
-import binascii
-
-from . import fastjson
 from .digest import sha256_hex
 from .errors import BadInput
+from .jwtparts import segments
 
 #: the annotations the cloud plugins read (cloud-provider-aws, cloud-provider-gcp, cloud-provider-azure)
 AWS_ROLE = "eks.amazonaws.com/ecr-role-arn"
@@ -34,21 +32,11 @@ ANNOTATIONS = (AWS_ROLE, GCP_SERVICE_ACCOUNT, AZURE_CLIENT_ID, AZURE_TENANT_ID)
 MAX_TOKEN = 16 * 1024  # a bound service-account token is about 1 KB; anything far larger is not one
 
 
-def _b64url(part: str) -> bytes:
-    return binascii.a2b_base64((part.replace("-", "+").replace("_", "/") + "=" * (-len(part) % 4)).encode("ascii"))
-
-
 def _claims(token: str) -> dict[str, object]:
-    parts = token.split(".")
-    if len(parts) != 3 or not all(parts[:2]) or len(token) > MAX_TOKEN or not token.isascii():
-        raise BadInput("serviceAccountToken is not a JWT (three base64url parts)")
-    try:
-        header, claims = fastjson.loads(_b64url(parts[0])), fastjson.loads(_b64url(parts[1]))
-    except (ValueError, UnicodeError, binascii.Error):
-        raise BadInput("serviceAccountToken is not a JWT (its header or claims are not base64url JSON)") from None
-    if not isinstance(header, dict) or not isinstance(claims, dict):
-        raise BadInput("serviceAccountToken is not a JWT (its header or claims are not JSON objects)")
-    return claims
+    found = segments(token) if len(token) <= MAX_TOKEN and token.isascii() else None
+    if found is None:
+        raise BadInput("serviceAccountToken is not a JWT (three base64url parts, a JSON header and claims)")
+    return found[1]
 
 
 def _account(claims: dict[str, object]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -54,6 +54,57 @@ class Loopback:
         self.address = f"127.0.0.1:{self.port}"
         self.url = f"{'https' if tls else 'http'}://{self.address}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+
+class ConnectProxy:
+    """An HTTP proxy on 127.0.0.1 that answers CONNECT only, tunnelling to `upstream` (a port on loopback) or,
+    without one, to the port the CONNECT names; `targets` records every "METHOD target" it was asked, and
+    `on_target` (if given) hears each too. Serving until `close()`."""
+
+    def __init__(self, upstream: int | None = None, on_target: Callable[[str], None] | None = None) -> None:
+        import socketserver
+
+        proxy = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                proxy._one(self.request)
+
+        self.upstream = upstream
+        self.on_target = on_target
+        self.targets: list[str] = []
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _one(self, client: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = client.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        method, target = head.split(b"\r\n")[0].decode("latin-1").split(" ")[:2]
+        self.targets.append(f"{method} {target}")
+        if self.on_target is not None:
+            self.on_target(f"{method} {target}")
+        if method != "CONNECT":
+            client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            return
+        port = self.upstream if self.upstream is not None else int(target.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as upstream:
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            if rest:
+                upstream.sendall(rest)
+            tunnel(client, upstream)
 
     def close(self) -> None:
         self.server.shutdown()

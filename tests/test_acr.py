@@ -14,8 +14,6 @@ import datetime
 import json
 import os
 import shutil
-import socket
-import socketserver
 import sys
 import threading
 import time
@@ -31,7 +29,7 @@ from helper.hosts import parse
 from helper.router import builtin_routes
 from helper.tokens import Token
 from tests.conftest import NOT_FOUND, call, get_in_fresh_process, run_helper
-from tests.loopback import Loopback, QuietHandler, tunnel
+from tests.loopback import ConnectProxy, Loopback, QuietHandler
 
 REGISTRY = "myreg.azurecr.io"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -151,40 +149,6 @@ class RegistryHandler(_Handler):
             self.answer(200, {"refresh_token": jwt(claims)})
 
 
-class ConnectProxy(socketserver.ThreadingTCPServer):
-    """An HTTP proxy that tunnels every CONNECT, whatever it names, to the stand-in registry."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, upstream: int) -> None:
-        self.upstream = upstream
-        super().__init__(("127.0.0.1", 0), ProxyHandler)
-
-
-class ProxyHandler(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        client: socket.socket = self.request
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = client.recv(4096)
-            if not chunk:
-                return
-            data += chunk
-        head, _, rest = data.partition(b"\r\n\r\n")
-        method, target = head.split(b"\r\n")[0].decode("latin-1").split(" ")[:2]
-        AZURE.connects.append(f"{method} {target}")
-        if method != "CONNECT":
-            client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-            return
-        assert isinstance(self.server, ConnectProxy)
-        with socket.create_connection(("127.0.0.1", self.server.upstream), timeout=10) as upstream:
-            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            if rest:
-                upstream.sendall(rest)
-            tunnel(client, upstream)
-
-
 def make_ca(folder: Path, names: list[str]) -> tuple[Path, Path, Path]:
     """A throw-away CA and a server certificate for `names`: (ca.pem, server.pem, server.key)."""
     from cryptography import x509
@@ -239,13 +203,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     ca, cert, key = make_ca(tmp_path_factory.mktemp("ca"), [REGISTRY, "myreg.azurecr.cn"])
     entra, mi = Loopback(EntraHandler), Loopback(ManagedIdentityHandler)
     registry = Loopback(RegistryHandler, tls=(cert, key))
-    proxy = ConnectProxy(registry.port)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    yield Servers(entra.port, mi.port, registry.port, proxy.server_address[1], ca)
-    for server in (entra, mi, registry):
+    # every CONNECT, whatever it names, goes to the stand-in registry
+    proxy = ConnectProxy(registry.port, on_target=lambda target: AZURE.connects.append(target))
+    yield Servers(entra.port, mi.port, registry.port, proxy.port, ca)
+    for server in (entra, mi, registry, proxy):
         server.close()
-    proxy.shutdown()
-    proxy.server_close()
 
 
 @pytest.fixture(autouse=True)

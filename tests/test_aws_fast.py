@@ -16,7 +16,7 @@ import pytest
 from helper.backends import aws_client, aws_endpoints, aws_fast, aws_sigv4
 from tests.conftest import NOT_FOUND, call, get_in_fresh_process, run_helper
 from tests.fake_aws import ECR_HOST, FakeEcr, aws_env
-from tests.loopback import tunnel
+from tests.loopback import ConnectProxy
 from tests.test_ecr_moto import moto_url  # noqa: F401 - the moto server fixture, shared
 
 SIGNED_AT = 1_790_000_000  # 2026-09-21T...Z: a fixed signing time for both signers
@@ -448,58 +448,12 @@ def test_the_ca_bundle_is_botocores(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert cafile() is None  # botocore words that failure itself
 
 
-class _Tunnel:
-    """A CONNECT-only HTTP proxy on loopback that records what it was asked to reach."""
-
-    def __init__(self) -> None:
-        import socket
-        import threading
-
-        self.targets: list[str] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        import threading
-
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(client,), daemon=True).start()
-
-    def _one(self, client: object) -> None:
-        import socket
-
-        assert isinstance(client, socket.socket)
-        with client:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = client.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            method, target = data.split(b"\r\n", 1)[0].decode("latin-1").split(" ")[:2]
-            self.targets.append(f"{method} {target}")
-            if method != "CONNECT":
-                client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-                return
-            with socket.create_connection(("127.0.0.1", int(target.rsplit(":", 1)[1])), timeout=10) as upstream:
-                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                tunnel(client, upstream)
-
-    def close(self) -> None:
-        self.listener.close()
-
-
 def test_over_tls_through_a_connect_proxy_both_paths_trust_the_same_ca_and_answer_alike(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.test_acr import make_ca
 
     ca, cert, key = make_ca(tmp_path, ["localhost"])
-    server, proxy = FakeEcr(tls=(cert, key)), _Tunnel()
+    server, proxy = FakeEcr(tls=(cert, key)), ConnectProxy()
     try:
         for name in ("NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE"):
             monkeypatch.delenv(name, raising=False)

@@ -17,11 +17,9 @@ Nothing network-related is imported until a token must be fetched: a cache hit i
 
 from __future__ import annotations
 
-import binascii
-
-from .. import fastjson
 from ..errors import HelperError
 from ..hosts import RegistryKey
+from ..jwtparts import segments
 from ..tokens import Token, now
 from .base import Rows
 from .entra import TENANT_CHARS, Plan, authority_for, entra_token, make_plan, pod_plan
@@ -40,21 +38,10 @@ USERNAME = "00000000-0000-0000-0000-000000000000"  # az acr login's EMPTY_GUID: 
 DEFAULT_LIFETIME_S = 3 * 3600.0  # ACR refresh tokens live 3 h (when the JWT carries no readable `exp`)
 
 
-def _b64url(part: str) -> bytes:
-    text = part.replace("-", "+").replace("_", "/")
-    return binascii.a2b_base64((text + "=" * (-len(text) % 4)).encode("ascii"))
-
-
 def jwt_claims(token: str) -> dict[str, object]:
     """The payload of a JWT, unverified (only to read `exp` and `tid`); {} when it is not one."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    try:
-        claims = fastjson.loads(_b64url(parts[1]))
-    except (ValueError, UnicodeError, binascii.Error):
-        return {}
-    return claims if isinstance(claims, dict) else {}
+    found = segments(token)
+    return found[1] if found is not None else {}
 
 
 def expiry(refresh_token: str, obtained_at: float) -> float:
