@@ -73,11 +73,9 @@ class TokenCache:
         doc = {"format": FORMAT, "key": key, "server": server, "username": token.username,
                "secret": token.secret, "expires_at": token.expires_at, "obtained_at": token.obtained_at}
         try:
-            import json
-
             fsutil.ensure_private_dir(self.folder)
             fsutil.remove_stale_temps(self.path(key))  # callers hold the per-key lock: any temp file is dead
-            fsutil.atomic_write(self.path(key), json.dumps(doc).encode("utf-8"))
+            fsutil.atomic_write(self.path(key), fastjson.dumps_flat(doc).encode("utf-8"))
         except (OSError, HelperError) as exc:
             log.log(f"cache: cannot write {self.path(key)} ({exc}); going on without it")
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import math
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 try:
     import _json
 except ImportError:  # pragma: no cover - CPython always has it
@@ -67,3 +71,32 @@ def dumps_strings(mapping: dict[str, str], sort: bool = False) -> str:
     quote = _json.encode_basestring_ascii
     items = sorted(mapping.items()) if sort else mapping.items()
     return "{" + ",".join(f"{quote(k)}:{quote(v)}" for k, v in items) + "}"
+
+
+def dumps_flat(mapping: Mapping[str, object]) -> str:
+    """`json.dumps(mapping)` for an object whose values are strings, numbers, booleans or None: the same text
+    (key order, `", "` and `": "`, ASCII escapes, `float.__repr__`), without importing `json`. Anything else
+    (a nested value, a non-finite float, a key that is not a string) is left to `json.dumps` itself."""
+    if _json is not None and all(isinstance(k, str) and _flat(v) for k, v in mapping.items()):
+        quote = _json.encode_basestring_ascii
+        return "{" + ", ".join(f"{quote(k)}: {_scalar(v)}" for k, v in mapping.items()) + "}"
+    import json
+
+    return json.dumps(mapping)
+
+
+def _flat(value: object) -> bool:
+    return value is None or isinstance(value, (str, int)) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, str):
+        return str(_json.encode_basestring_ascii(value))
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    assert isinstance(value, float)
+    return float.__repr__(value)

@@ -5,8 +5,12 @@ reached users as "internal error" from a truncated kubelet request or a damaged 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
+
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from tests.conftest import ROOT
 
@@ -32,3 +36,27 @@ def test_well_formed_documents_parse_as_json_parses_them() -> None:
 
     for text in ('{"a": [1, 2.5, "x\\u00e9", null, true]}', " [] ", '"s"', "0"):
         assert fastjson.loads(text) == json.loads(text)
+
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.text(),
+                    st.floats(allow_nan=False, allow_infinity=False))
+
+
+@given(st.dictionaries(st.text(), SCALARS, max_size=8))
+@example({"typ": "JWT", "alg": "RS256", "kid": "0123456789abcdef"})
+@example({"iat": 1764518400, "exp": 1764522000, "iss": "sa@p.iam.gserviceaccount.com",
+          "aud": "https://oauth2.googleapis.com/token", "scope": "https://www.googleapis.com/auth/cloud-platform"})
+@example({"format": "docker-credential-switchboard/token/1", "secret": "é\u2028\x00\"\\", "expires_at": 1e300,
+          "obtained_at": 0.1, "neg": -0.0, "big": 2**70})
+def test_dumps_flat_is_json_dumps_text_for_flat_objects(doc: dict[str, object]) -> None:
+    """The signed JWT header and claims (google_fast) and the token cache entry rely on this equality."""
+    from helper import fastjson
+
+    assert fastjson.dumps_flat(doc) == json.dumps(doc)
+
+
+def test_dumps_flat_leaves_anything_else_to_json() -> None:
+    from helper import fastjson
+
+    for doc in ({"a": [1]}, {"a": {"b": 1}}, {"n": math.nan}, {"i": -math.inf}, {1: "x"}):
+        assert fastjson.dumps_flat(doc) == json.dumps(doc)  # type: ignore[arg-type]

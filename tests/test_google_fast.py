@@ -174,6 +174,9 @@ def test_a_fast_get_imports_neither_google_auth_nor_requests_nor_urllib3(
     assert (code, heavy, "sa-token-1" in out) == (0, [], True), out
     assert "cryptography.hazmat.primitives.asymmetric.padding" in modules  # it did sign here
     assert "cryptography.hazmat.primitives.serialization" not in modules  # nor its SSH module (pem_loader)
+    # one POST through oauth_http's http1: none of http.client's and urllib's imports, no json (fastjson)
+    stdlib = sorted(m for m in modules if m.split(".")[0] in ("http", "urllib", "email", "json"))
+    assert stdlib == [], stdlib  # a loopback URL: never through a proxy, so never urllib
     # control: an executable-sourced federation file stays with google-auth, which the same probe sees
     config = tmp_path / "exec.json"
     config.write_text(json.dumps({

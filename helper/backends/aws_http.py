@@ -1,4 +1,4 @@
-"""One AWS POST with `http.client`, failing and retrying as botocore does (helper/backends/aws_fast.py's transport).
+"""One AWS POST over `http1` (no http.client), failing and retrying as botocore does (aws_fast's transport).
 
 The failures are botocore's exception classes by name and message (the reason a not-found logs names the class):
 `EndpointConnectionError`, `ConnectTimeoutError`, `ReadTimeoutError`, `SSLError`, `ConnectionClosedError`,
@@ -135,54 +135,46 @@ def _split(authority: str, default: int) -> tuple[str, int]:
 
 def _once(url: str, headers: dict[str, str], body: bytes, timeouts: tuple[float, float], ca: str | None,
           proxy: str) -> tuple[int, bytes]:
-    import http.client
     import ssl
+
+    from . import http1
 
     endpoint = url.rstrip("/") + "/"
     scheme, _, authority = url.partition("://")
-    target_host, port = _split(authority, 443 if scheme == "https" else 80)
-    host, port_to = _split(proxy, 80) if proxy else (target_host, port)
-    conn: http.client.HTTPConnection
-    if scheme == "https":
-        conn = http.client.HTTPSConnection(host, port_to, timeout=timeouts[0], context=_context(ca or ""))
-    else:
-        conn = http.client.HTTPConnection(host, port_to, timeout=timeouts[0])
-    if proxy:
-        conn.set_tunnel(target_host, port)
+    host, port = _split(authority, 443 if scheme == "https" else 80)
     try:
-        try:
-            conn.connect()
-        except TimeoutError:
-            raise ConnectTimeoutError(endpoint_url=endpoint) from None
-        except ssl.SSLError as exc:
-            raise SSLError(endpoint_url=endpoint, error=exc) from None
-        except OSError:
-            if proxy:
-                raise ProxyConnectionError(proxy_url=f"http://{proxy}") from None
-            raise EndpointConnectionError(endpoint_url=endpoint) from None
-        assert conn.sock is not None
-        conn.sock.settimeout(timeouts[1])
-        try:
-            conn.putrequest("POST", "/", skip_host=True, skip_accept_encoding=True)
-            for name, value in headers.items():
-                conn.putheader(name, value)
-            conn.endheaders(body)
-            response = conn.getresponse()
-            return response.status, response.read()
-        except TimeoutError:
-            raise ReadTimeoutError(endpoint_url=endpoint) from None
-        except (OSError, http.client.HTTPException):
-            raise ConnectionClosedError(endpoint_url=endpoint) from None
+        sock = http1.connect(host, port, timeouts[0], tls=_context(ca or "") if scheme == "https" else None,
+                             via=_split(proxy, 80) if proxy else None)
+    except TimeoutError:
+        raise ConnectTimeoutError(endpoint_url=endpoint) from None
+    except ssl.SSLError as exc:
+        raise SSLError(endpoint_url=endpoint, error=exc) from None
+    except OSError:
+        if proxy:
+            raise ProxyConnectionError(proxy_url=f"http://{proxy}") from None
+        raise EndpointConnectionError(endpoint_url=endpoint) from None
+    try:
+        sock.settimeout(timeouts[1])
+        answer = http1.exchange(sock, "POST", "/", headers, body, max_body=1 << 24)
+        return answer.status, answer.body
+    except TimeoutError:
+        raise ReadTimeoutError(endpoint_url=endpoint) from None
+    except OSError:
+        raise ConnectionClosedError(endpoint_url=endpoint) from None
     finally:
-        conn.close()
+        sock.close()
 
 
 def json_error(status: int, data: bytes) -> tuple[str, str]:
     """botocore's (code, message) for a JSON protocol error answer (parsers.py BaseJSONParser)."""
-    import http.client
-
     if status >= 500 and (not data.strip() or data.strip().startswith(b"<html>")):
-        return str(status), http.client.responses.get(status, "")
+        from http import HTTPStatus
+
+        try:
+            phrase = HTTPStatus(status).phrase  # http.client.responses' text, without http.client's imports
+        except ValueError:
+            phrase = ""
+        return str(status), phrase
     try:
         body = json.loads(data.decode("utf-8")) if data else {}
     except ValueError:
