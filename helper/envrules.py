@@ -83,6 +83,9 @@ DYNAMIC: dict[str, tuple[str, ...] | str] = {
     "backends.aws_http.proxy_for": "every *_proxy variable, through urllib.request.getproxies and proxy_bypass as "
                                    "botocore reads them: a proxy carries the same signed request to the same "
                                    "endpoint, so it changes how a token is fetched, never whose it is",
+    "backends.oauth_http.proxy_may_apply": "every *_proxy variable, only to decide whether urllib (which then picks "
+                                           "the proxy, as requests would) or http1 makes a token request: how a "
+                                           "token is fetched, never whose it is",
     "procs.run_child": "the whole environment, passed on to a delegated helper (static, never recorded) or an "
                        "exec command, whose token is cached by route, host and argv (ExecBackend.who) and "
                        "served by Python from that cache whatever the environment; the record pins that cache "
