@@ -173,7 +173,6 @@ CONTAINER = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:9/creds"}
     (KEYS, "[default]\nregion = eu-west-1\noutput = json\n[profile other]\nrole_arn = x\n", "", {}, "env", "env"),
     (WEB, "[default]\nregion = eu-west-1\n", "[other]\naws_access_key_id = A\naws_secret_access_key = B\n", {},
      "web-identity", "assume-role-with-web-identity"),
-    (CONTAINER, "", "", {}, "botocore", "container-role"),
     ({**KEYS, "AWS_PROFILE": "default"}, "", "", {}, "botocore", "env"),
     ({**KEYS, "AWS_DEFAULT_PROFILE": "default"}, "", "", {}, "botocore", "env"),
     ({}, "", "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = s\n", {}, "botocore",

@@ -19,8 +19,10 @@ credentials, endpoint, CA bundle and proxy, and send the same request; `plan` sa
   AWS_SESSION_TOKEN, as botocore's EnvProvider), or web identity from the environment (AWS_WEB_IDENTITY_TOKEN_FILE
   and AWS_ROLE_ARN non-empty; AWS_ROLE_SESSION_NAME, else `botocore-session-<epoch>`): AssumeRoleWithWebIdentity,
   unsigned, at the regional STS endpoint of the ECR region, with botocore's default (legacy) retries and 60 s
-  timeouts, as the provider's own STS client. The container endpoint and instance metadata come after the
-  boto2 files and stay with botocore;
+  timeouts, as the provider's own STS client; or the container endpoint (ECS, CodeBuild, EKS Pod Identity:
+  AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI), as botocore's ContainerProvider asks it, when nothing
+  botocore reads before it is present (AWS_CREDENTIAL_FILE, boto2's files: helper/backends/aws_container.py).
+  Instance metadata comes last and stays with botocore;
 * the endpoint is one helper/backends/aws_endpoints.py knows, the CA bundle one this module loads and the proxy
   (if any) a plain http:// one (helper/backends/aws_http.py).
 """
@@ -119,8 +121,8 @@ def _plain_default(data: bytes, sections: set[str]) -> bool:
 
 
 def credential_source(params: dict[str, object], pod: PodIdentity | None) -> str:
-    """"env" or "web-identity" when botocore's chain would take its credentials from there and nothing else
-    here differs from botocore; otherwise why botocore must fetch (a reason, never a secret)."""
+    """"env", "web-identity" or "container" when botocore's chain would take its credentials from there and
+    nothing else here differs from botocore; otherwise why botocore must fetch (a reason, never a secret)."""
     env = os.environ
     if pod is not None:
         return "botocore: a pod's own identity"
@@ -141,7 +143,11 @@ def credential_source(params: dict[str, object], pod: PodIdentity | None) -> str
         if len(env["AWS_ROLE_ARN"]) < MIN_ROLE_ARN or 0 < len(env.get("AWS_ROLE_SESSION_NAME", "")) < MIN_SESSION_NAME:
             return "botocore: AWS_ROLE_ARN or AWS_ROLE_SESSION_NAME is too short (botocore's validation error)"
         return "web-identity"
-    return "botocore: no access keys or web identity in the environment"
+    if "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" in env or "AWS_CONTAINER_CREDENTIALS_FULL_URI" in env:
+        from .aws_container import refusal  # botocore's ContainerProvider: set at all, even empty
+
+        return refusal() or "container"
+    return "botocore: no access keys, web identity or container credentials in the environment"
 
 
 def eligible(params: dict[str, object], pod: PodIdentity | None) -> bool:
@@ -249,7 +255,12 @@ def get_authorization_token(plan: Plan, account: str | None) -> tuple[str, float
     from .aws_http import json_error, post
     from .aws_sigv4 import sign
 
-    keys = plan.keys if plan.source == "env" else _web_identity(plan)
+    if plan.source == "container":
+        from .aws_container import credentials
+
+        keys: tuple[str, str, str | None] | None = credentials()
+    else:
+        keys = plan.keys if plan.source == "env" else _web_identity(plan)
     assert keys is not None
     access, secret, token = keys
     url = str(plan.url)

@@ -33,6 +33,7 @@ IDENTITY_VARS = (
     "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_WEB_IDENTITY_TOKEN_FILE",  # web identity (EKS IRSA, OIDC)
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",  # ECS, EKS Pod Identity
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_CREDENTIAL_FILE", "BOTO_CONFIG",  # read before the container endpoint (OriginalEC2Provider, BotoProvider)
 )
 # Not identity: AWS_ENDPOINT_URL* and AWS_REGION say where to ask, not who asks (a token cached while one
 # endpoint answered is still the identity's token when another is down), as amazon-ecr-credential-helper.

@@ -221,7 +221,7 @@ static const char *const ENV_PREFIXES[] = {
     "SWITCHBOARD_", "AWS_", "GOOGLE_", "GCE_", "CLOUDSDK_", "AZURE_", "IDENTITY_", "IMDS_", "MSI_", NULL,
 };
 static const char *const ENV_NAMES[] = {"HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_DIRS",
-                                          NULL};
+                                          "BOTO_CONFIG", NULL};
 /* A variable whose name says it holds a secret counts by presence, never by value: a hash of a chosen
  * passphrase would be an offline guessing oracle. Paths (..._FILE) and key ids are not secrets, and
  * answers depend on their values (GOOGLE_APPLICATION_CREDENTIALS, AWS_ACCESS_KEY_ID). */
