@@ -33,7 +33,8 @@ GCP_HOSTS = ("gcr.io", "eu.gcr.io", "us-central1-docker.pkg.dev", "docker.us-cen
 class FakeGoogle(Loopback):
     """Token endpoint (/token), IAM generateAccessToken and the metadata server, on one loopback port.
 
-    Tunables: `lifetime` (expires_in), `mode` of the token endpoint (ok | 500 | garbage | bad-expiry | denied),
+    Tunables: `lifetime` (expires_in), `mode` of the token endpoint (ok | 500 | 503 | unavailable | garbage |
+    bad-expiry | denied) and `first`, modes it answers before that,
     `iam_mode` of the IAM endpoint (ok | bad-expiry), `delay` of the token endpoint and `ping_delay` of the
     metadata ping.
     """
@@ -41,6 +42,7 @@ class FakeGoogle(Loopback):
     def __init__(self) -> None:
         self.lifetime = 3600
         self.mode = "ok"
+        self.first: list[str] = []  # modes the token endpoint answers first, one per request, before `mode`
         self.iam_mode = "ok"
         self.delay = 0.0
         self.ping_delay = 0.0
@@ -80,13 +82,19 @@ class FakeGoogle(Loopback):
 
             def _token(self, body: bytes) -> None:
                 time.sleep(fake.delay)
-                if fake.mode == "500":
+                with fake._lock:
+                    mode = fake.first.pop(0) if fake.first else fake.mode
+                if mode == "500":
                     self._send(500, b'{"error": "server_error"}')
-                elif fake.mode == "garbage":
+                elif mode == "503":
+                    self._send(503, b"<html>Service Unavailable</html>", "text/html")
+                elif mode == "unavailable":
+                    self._send(400, b'{"error": "temporarily_unavailable"}')
+                elif mode == "garbage":
                     self._send(200, b"<html>not json</html>", "text/html")
-                elif fake.mode == "denied":
+                elif mode == "denied":
                     self._send(400, b'{"error": "invalid_grant", "error_description": "Invalid JWT Signature."}')
-                elif fake.mode == "bad-expiry":
+                elif mode == "bad-expiry":
                     self._send(200, b'{"access_token": "leaky-token", "expires_in": "soon", "token_type": "Bearer"}')
                 else:
                     grant = parse_qs(body.decode())["grant_type"][0]

@@ -334,6 +334,29 @@ def test_a_broken_token_endpoint_is_the_same_not_found_on_both_paths_and_the_log
     assert not list((Path(os.environ["XDG_CACHE_HOME"]) / "docker-credential-switchboard").glob("gcp*.json"))
 
 
+@pytest.mark.parametrize(("first", "mode", "requests", "answered"), [
+    (["503", "500"], "ok", 3, True),  # two retryable statuses, then the token
+    (["unavailable"], "ok", 2, True),  # a retryable OAuth error in a 400
+    ([], "500", 3, False),  # three attempts, then the not-found
+    ([], "denied", 1, False),  # invalid_grant: never retried
+])
+def test_a_refused_token_request_is_retried_as_google_auth_retries_it(
+        fake: FakeGoogle, with_key: Path, monkeypatch: pytest.MonkeyPatch, first: list[str], mode: str,  # noqa: F811
+        requests: int, answered: bool, path: str) -> None:
+    import time
+
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)  # both paths' back-off, recorded instead of slept
+    fake.first, fake.mode = list(first), mode
+    result = call("get", "gcr.io")
+    assert (result.code == 0) == answered
+    assert len([r for r in fake.requests if r[1] == "/token"]) == requests
+    # 1 s then 2 s, each with google-auth's 10 % jitter
+    backoff = [w for w in waits if w > 0]  # the endpoint's own sleep(delay) is 0 here
+    assert [round(w) for w in backoff] == [1, 2][:requests - 1]
+    assert all(abs(w - round(w)) <= 0.1 * round(w) + 1e-9 for w in backoff)
+
+
 def test_a_refused_subject_token_is_the_same_not_found_on_both_paths_and_the_log_holds_no_token(
         fake: FakeGoogle, tmp_path: Path, subject_server: SubjectServer, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
         capsys: pytest.CaptureFixture[str], path: str) -> None:

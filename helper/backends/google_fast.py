@@ -28,9 +28,12 @@ authentication (`client_id`), workforce pools, another universe domain, an exter
 missing field, a token URL that is neither https nor loopback http). So a file takes this path only where the
 answer is the one google-auth would give: the same requests, the same token and expiry.
 
-Differences kept on purpose: no retry of a 5xx (google-auth retries the token endpoint up to three times
-with back-off; oauth_http never retries: the person waiting pays for it, and a failed refresh keeps serving a
-still-valid cached token), redirects are refused, and a URL-sourced subject token is fetched without a
+The service account's token request is retried as google-auth's `_client.jwt_grant` retries it: three
+attempts in all, after an answer `_client._can_retry` calls retryable (HTTP 500, 503, 504, 408, 429, or the
+OAuth error internal_failure, server_error or temporarily_unavailable), waiting 1 s then 2 s (±10 %), within
+the fetch's time budget; a connection error is not retried (google-auth lets the transport's raise).
+Differences kept on purpose: the STS exchange and IAM calls are not retried (google-auth's are not either,
+apart from its transport), redirects are refused, and a URL-sourced subject token is fetched without a
 proxy (oauth_http.get_local: the source is a local metadata endpoint). Imports: `cryptography`'s Rust
 binding, `padding` and `hashes` (not `serialization`: see pem_loader), `ssl` and oauth_http's `http1` (no
 proxy) or urllib (a proxy); never json, google, requests or urllib3.
@@ -48,7 +51,7 @@ from . import google_pod
 from .cabundle import requests_cafile
 from .google_identity import credential_source
 from .google_pod import expires_in, iam_url, impersonate, sts_exchange
-from .oauth_http import TokenHttpError, get_local, json_field, post_form, secret_endpoint
+from .oauth_http import RefusedAnswer, TokenHttpError, get_local, json_field, post_form, secret_endpoint
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,6 +67,11 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # the assertion's aud: google-auth (2.x service_account._GOOGLE_OAUTH2_TOKEN_ENDPOINT) names Google's token endpoint
 # whatever the file's token_uri, which is only where the assertion is posted
 JWT_AUDIENCE = "https://oauth2.googleapis.com/token"
+# google-auth's retry of a token request (oauth2/_client.py _can_retry, auth/_exponential_backoff.py defaults)
+RETRY_STATUS = frozenset({500, 503, 504, 408, 429})  # google.auth.transport.DEFAULT_RETRYABLE_STATUS_CODES
+RETRY_ERRORS = frozenset({"internal_failure", "server_error", "temporarily_unavailable"})
+ATTEMPTS = 3
+FIRST_WAIT_S, WAIT_MULTIPLIER, JITTER = 1.0, 2.0, 0.1
 
 
 class FastTokenError(TokenHttpError):
@@ -258,6 +266,25 @@ def assertion(doc: dict[str, object], scopes: list[str], issued_at: int, trusted
     return f"{signing_input}.{_b64(signature)}"
 
 
+def _with_retries(send: Callable[[], bytes], deadline: Deadline) -> bytes:
+    """`send()`, again after a retryable refusal as google-auth retries a token request (module docstring)."""
+    wait = FIRST_WAIT_S
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return send()
+        except RefusedAnswer as exc:
+            import random  # only here: a retry is rare, and random costs an import
+
+            retryable = exc.status in RETRY_STATUS or any(code in RETRY_ERRORS for code in exc.codes)
+            pause = random.uniform(wait * (1 - JITTER), wait * (1 + JITTER))  # noqa: S311 - a back-off, not a secret
+            if attempt == ATTEMPTS or not retryable or deadline.ends - time.monotonic() < pause:
+                raise
+            log.log(f"gcp: {exc}; retrying in {pause:.1f} s")
+            time.sleep(pause)
+            wait *= WAIT_MULTIPLIER
+    raise AssertionError("unreachable")
+
+
 def _issued_at() -> int:
     """The assertion's iat: whole seconds, as google-auth's `datetime_to_secs(utcnow())` (tests fix it)."""
     return int(time.time())
@@ -267,8 +294,9 @@ def _service_account(doc: dict[str, object], scopes: list[str], target: str | No
                      deadline: Deadline) -> tuple[str, float | None]:
     signed = assertion(doc, [IAM_SCOPE] if target else scopes, _issued_at(), trusted)
     what = "service account token request"
-    body = post_form(str(doc["token_uri"]), {"assertion": signed, "grant_type": JWT_GRANT}, what, (signed,),
-                     timeout=deadline.timeout(), cafile=requests_cafile())
+    body = _with_retries(lambda: post_form(str(doc["token_uri"]), {"assertion": signed, "grant_type": JWT_GRANT},
+                                           what, (signed,), timeout=deadline.timeout(), cafile=requests_cafile()),
+                         deadline)
     token = json_field(body, "access_token", what)
     doc_answer = fastjson.loads(body)
     lifetime = expires_in(doc_answer.get("expires_in") if isinstance(doc_answer, dict) else None, what)

@@ -46,6 +46,23 @@ class TokenHttpError(HelperError):
     """
 
 
+class RefusedAnswer(TokenHttpError):
+    """The endpoint answered, with a status other than 2xx: `status`, and the OAuth `error` and
+    `error_description` strings of its body ("" when absent), for a caller that retries as its SDK would."""
+
+    def __init__(self, message: str, status: int, body: bytes) -> None:
+        super().__init__(message)
+        self.status = status
+        self.codes = ("", "")
+        try:
+            doc = fastjson.loads(body)
+        except (ValueError, UnicodeError):
+            return
+        if isinstance(doc, dict):
+            said = doc.get("error"), doc.get("error_description")
+            self.codes = tuple(v if isinstance(v, str) else "" for v in said)  # type: ignore[assignment]
+
+
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         if secret:
@@ -226,7 +243,8 @@ def post(url: str, data: bytes, headers: dict[str, str], what: str, secrets: tup
     finally:
         sock.close()
     if not 200 <= answer.status < 300:  # urllib's HTTPErrorProcessor; a 3xx is not followed (NoRedirect)
-        raise TokenHttpError(f"{what}: {shown} answered HTTP {answer.status}{problem(answer.body, secrets)}")
+        raise RefusedAnswer(f"{what}: {shown} answered HTTP {answer.status}{problem(answer.body, secrets)}",
+                            answer.status, answer.body)
     return answer.body
 
 
@@ -253,12 +271,13 @@ def _post_urllib(url: str, data: bytes, headers: dict[str, str], what: str, secr
             return body
     except urllib.error.HTTPError as exc:
         try:
-            detail = problem(exc.read(MAX_BODY), secrets)
+            said = exc.read(MAX_BODY)
         except (OSError, http.client.HTTPException):
-            detail = ""
+            said = b""
         finally:
             exc.close()
-        raise TokenHttpError(f"{what}: {shown} answered HTTP {exc.code}{detail}") from None
+        raise RefusedAnswer(f"{what}: {shown} answered HTTP {exc.code}{problem(said, secrets)}", exc.code,
+                            said) from None
     except urllib.error.URLError as exc:
         raise TokenHttpError(f"{what}: cannot reach {shown}: {_scrub(str(exc.reason), secrets)}") from None
     except (OSError, http.client.HTTPException) as exc:
