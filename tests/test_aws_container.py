@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +47,12 @@ class ContainerEndpoint(Loopback):
                            "AccountId": "123456789012"}
                     if endpoint.mode == "missing":
                         del doc["Token"]
+                    elif endpoint.mode == "no-expiry":
+                        del doc["Expiration"]
+                    elif endpoint.mode == "expiring":  # inside botocore's 15 min refresh window
+                        doc["Expiration"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 300))
+                    elif endpoint.mode == "odd-expiry":
+                        doc["Expiration"] = "tomorrow"
                     self.send(200, json.dumps(doc).encode())
 
         super().__init__(Handler)
@@ -98,6 +105,21 @@ def test_a_failing_endpoint_is_the_same_not_found_with_botocores_reason(
     assert reason in reasons[0]
     assert len(agent.seen) == (2 if mode == "missing" else 6)  # three attempts each, a 1 s sleep after each
     assert "container-secret" not in "\n".join(fast[2] + slow[2])
+
+
+def test_keys_near_their_expiry_or_without_a_readable_one_are_botocores_to_refresh_or_refuse(
+        agent: ContainerEndpoint, fake: FakeEcr, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    agent.mode = "expiring"  # botocore asks again at once, then signs with the new keys
+    fast, slow = both(monkeypatch, tmp_path)
+    assert fast[0] == slow[0] == 0
+    assert any("refresh window" in line for line in fast[2])  # the fast path handed the fetch to botocore
+    assert fake.key_ids == ["ASIACONTAINER", "ASIACONTAINER"]
+    for mode in ("no-expiry", "odd-expiry"):  # botocore's KeyError, or its dateutil's refusal: the same
+        agent.mode = mode
+        fast, slow = both(monkeypatch, tmp_path)
+        reasons = [[line.split("] ", 1)[-1] for line in run[2] if "failed:" in line][-1] for run in (fast, slow)]
+        assert fast[:2] == slow[:2] == (1, NOT_FOUND + "\n")
+        assert reasons[0] == reasons[1], mode
 
 
 def test_a_closed_port_and_a_token_file_with_a_newline_fail_as_botocore_fails(
@@ -168,6 +190,9 @@ def test_which_path_a_container_set_up_takes_is_botocores_choice(
     ({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://10.0.0.5/creds"}, None),  # botocore refuses the host
     ({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://user@localhost/creds"}, None),
     ({"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "v2/no-slash"}, None),
+    ({"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/a b"}, None),  # urllib3 percent-encodes: botocore's to send
+    ({"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/\u20ac"}, None),
+    ({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://localhost/x\r\nX-Injected: 1"}, None),
 ])
 def test_the_container_url_is_botocores_or_botocore_decides(env: dict[str, str], url: str | None,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:

@@ -121,6 +121,7 @@ FRAMINGS = {
     "equal duplicate Content-Length": OK + b"Content-Length: 3, 3\r\n\r\nabc",
     "body longer than the limit": OK + b"Content-Length: 10\r\n\r\n0123456789",
     "chunked longer than the limit": OK + b"Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n",
+    "another transfer coding with a length": OK + b"Transfer-Encoding: identity\r\nContent-Length: 3\r\n\r\nabc",
 }
 
 
@@ -150,6 +151,8 @@ BROKEN = {
     "status code not three digits": b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
     "too many headers": OK + b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n",
     "a line longer than 64 KiB": OK + b"X-Big: " + b"a" * 70000 + b"\r\n\r\n",
+    "a status of superscript digits": "HTTP/1.1 ²²² OK\r\nContent-Length: 0\r\n\r\n".encode("latin-1"),
+    "a negative chunk size": OK + b"Transfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n0\r\n\r\n",
 }
 
 
@@ -165,10 +168,31 @@ def test_an_answer_http_client_refuses_is_refused_with_an_os_error(name: str) ->
         server.close()
 
 
-def test_a_content_length_list_that_disagrees_is_refused_where_http_client_guesses() -> None:
-    # RFC 9112 6.3: differing values are an unrecoverable framing error; http.client fails to parse the
-    # header and reads to the end of the connection instead, which would take "abcd" for the body
-    server = Scripted(OK + b"Content-Length: 3, 4\r\n\r\nabcd")
+def test_endless_informational_answers_are_refused() -> None:
+    server = Scripted(b"HTTP/1.1 102 Processing\r\n\r\n" * 11 + OK + b"Content-Length: 0\r\n\r\n")
+    try:
+        with pytest.raises(http1.AnswerError, match="informational"):
+            by_http1(server.port)
+    finally:
+        server.close()
+
+
+def test_a_huge_chunk_is_never_waited_for_past_the_limit() -> None:
+    # a chunk that says 1 GiB and sends 2000 bytes, then holds the connection: with max_body 100 the answer
+    # is whole at 100 bytes, so the read returns at once rather than waiting for the rest (or the timeout)
+    server = Scripted(OK + b"Transfer-Encoding: chunked\r\n\r\n40000000\r\n" + b"x" * 2000)
+    server.pieces, server.pause = 1, 30.0  # keep the connection open after the bytes
+    try:
+        assert by_http1(server.port, max_body=100, timeout=5).body == b"x" * 100
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("length", [b"3, 4", "²".encode("latin-1")])
+def test_a_content_length_that_is_no_length_is_refused_where_http_client_guesses(length: bytes) -> None:
+    # RFC 9112 6.3: an invalid Content-Length is an unrecoverable framing error; http.client fails to parse
+    # it and reads to the end of the connection instead, which would take "abcd" for the body
+    server = Scripted(OK + b"Content-Length: " + length + b"\r\n\r\nabcd")
     try:
         with pytest.raises(http1.AnswerError, match="bad Content-Length"):
             by_http1(server.port)
@@ -202,6 +226,35 @@ def test_the_request_goes_out_whole_in_one_write_with_its_length_host_and_connec
     assert sends[0] == server.requests[0] == (
         f"POST /v1/token?x=1 HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
         'Connection: close\r\nContent-Length: 9\r\n\r\n{"a":"b"}').encode()
+
+
+@pytest.mark.parametrize("target", ["/x HTTP/1.1\r\nX-Injected: yes\r\nY: /z", "/a b", "/\u20ac", "", "/\x7f"])
+def test_a_target_http_client_would_refuse_is_refused_before_anything_is_sent(target: str) -> None:
+    server = Scripted(OK + b"Content-Length: 0\r\n\r\n")
+    try:
+        sock = http1.connect("127.0.0.1", server.port, 5)
+        with pytest.raises(http1.InvalidRequest, match="invalid request target"):
+            http1.exchange(sock, "GET", target, {"Host": "h"}, None, max_body=10)
+        sock.close()
+        time.sleep(0.2)
+        assert server.requests == [b""]
+    finally:
+        server.close()
+    with pytest.raises(http.client.InvalidURL):  # control: http.client refuses a CR LF or a space in one too
+        http.client.HTTPConnection("127.0.0.1", server.port).putrequest("GET", "/a b")
+
+
+def test_a_url_with_a_cr_lf_never_reaches_the_wire_through_oauth_http() -> None:
+    from helper.backends.oauth_http import TokenHttpError, get_local
+
+    server = Scripted(OK + b"Content-Length: 0\r\n\r\n")
+    try:
+        with pytest.raises(TokenHttpError, match="printable ASCII"):
+            get_local(f"http://127.0.0.1:{server.port}/x HTTP/1.1\r\nX-Injected: yes\r\nY: /z", {}, "test", ())
+        time.sleep(0.2)
+        assert server.requests == []
+    finally:
+        server.close()
 
 
 @pytest.mark.parametrize("header", [("X-Evil", "a\r\nInjected: 1"), ("X-Nul", "a\0b"), ("Bad:Name", "v"),
@@ -312,7 +365,7 @@ def test_a_connect_tunnel_carries_the_tls_session_and_a_refusal_is_a_tunnel_erro
         assert proxy.targets == [f"CONNECT localhost:{server.port}"]
     finally:
         proxy.close()
-    refusing = Scripted(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+    refusing = Scripted(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 12\r\n\r\nlog in first")
     try:
         with pytest.raises(http1.TunnelError, match="Tunnel connection failed: 407 Proxy Authentication Required"):
             post_tls(server.port, ca, via=("127.0.0.1", refusing.port))

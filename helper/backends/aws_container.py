@@ -9,7 +9,9 @@ botocore/credentials.py (`ContainerProvider`, `ContainerMetadataFetcher`), repea
 * one GET with `Accept: application/json`, 2 s to connect and 2 s per read, never through a proxy (the
   fetcher's own URLLib3Session has none), three attempts with a 1 s sleep after each failure (a connection
   error, a non-200, a body that is not JSON), then CredentialRetrievalError worded as botocore's;
-* the answer's AccessKeyId, SecretAccessKey and Token (a missing one: botocore's KeyError).
+* the answer's AccessKeyId, SecretAccessKey, Token and Expiration (a missing one: botocore's KeyError); keys
+  that expire within botocore's 15 min advisory window, or an Expiration that is not ISO 8601 with a zone,
+  go to botocore (LeaveToBotocore), which then asks again and refreshes or fails as it does.
 
 `refusal` names what this module leaves to botocore, before any request: what comes before the container in
 botocore's chain and is not checked by aws_fast already (AWS_CREDENTIAL_FILE, boto2's BOTO_CONFIG,
@@ -28,6 +30,7 @@ ALLOWED_HOSTS = frozenset({"169.254.170.2", "169.254.170.23", "fd00:ec2::23", "l
 TIMEOUT_S = 2.0  # ContainerMetadataFetcher.TIMEOUT_SECONDS: connect, and each read
 ATTEMPTS = 3  # RETRY_ATTEMPTS
 SLEEP_S = 1.0  # SLEEP_TIME, after every failed attempt
+ADVISORY_REFRESH_S = 15 * 60  # RefreshableCredentials' advisory window: keys closer to expiry are fetched again
 BEFORE_THE_CONTAINER = ("AWS_CREDENTIAL_FILE", "BOTO_CONFIG")  # OriginalEC2Provider, BotoProvider
 BOTO2_FILES = ("/etc/boto.cfg", "~/.boto")  # BotoProvider.DEFAULT_CONFIG_FILENAMES
 
@@ -42,18 +45,19 @@ class CredentialRetrievalError(BotocoreLike):
 
 def container_url() -> str | None:
     """The URL botocore would ask, or None where botocore must (https, a host it refuses, an odd URL)."""
-    from .oauth_http import TokenHttpError, split_url
+    from .oauth_http import TokenHttpError, printable_url, split_url
 
     env = os.environ
     if "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" in env:
         relative = env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"]
-        return RELATIVE_BASE + relative if relative.startswith("/") and relative.isprintable() else None
+        # urllib3 would percent-encode a space or non-ASCII; http1 sends a URL as it is: botocore's then
+        return RELATIVE_BASE + relative if relative.startswith("/") and printable_url(relative) else None
     full = env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")
     try:
-        scheme, host, _, _ = split_url(full, "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        scheme, host, _, _ = split_url(full, "AWS_CONTAINER_CREDENTIALS_FULL_URI")  # printable ASCII only
     except TokenHttpError:
         return None
-    if scheme != "http" or not full.isprintable() or " " in full:
+    if scheme != "http":
         return None
     if host in ALLOWED_HOSTS:
         return full
@@ -150,5 +154,28 @@ def credentials() -> tuple[str, str, str]:
             if attempt == ATTEMPTS:
                 raise CredentialRetrievalError(provider="container-role", error_msg=str(exc)) from None
     # indexed as botocore indexes the parsed answer: a missing field is its KeyError, a list its TypeError
-    found = answer["AccessKeyId"], answer["SecretAccessKey"], answer["Token"]  # type: ignore[index]
+    found = (answer["AccessKeyId"], answer["SecretAccessKey"], answer["Token"],  # type: ignore[index]
+             answer["Expiration"])  # type: ignore[index]
+    if _expires_in(found[3]) < ADVISORY_REFRESH_S:
+        from .aws_fast import LeaveToBotocore
+
+        # botocore refreshes such keys at once (a second request), and fails if they are still expired after it
+        raise LeaveToBotocore("the container credentials expire within botocore's refresh window, or their "
+                              "Expiration does not parse as an ISO 8601 time with a zone")
     return str(found[0]), str(found[1]), str(found[2])
+
+
+def _expires_in(expiration: object) -> float:
+    """Seconds until `expiration` (ISO 8601 with a zone, as the agents send it); -1 when it does not parse as
+    such (botocore's dateutil may read more: it decides then)."""
+    from datetime import datetime, timezone
+
+    text = str(expiration)
+    text = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text  # Python 3.10 reads no "Z"
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return -1.0
+    if when.tzinfo is None:
+        return -1.0
+    return (when - datetime.now(timezone.utc)).total_seconds()

@@ -51,7 +51,7 @@ from . import google_pod
 from .cabundle import requests_cafile
 from .google_identity import credential_source
 from .google_pod import expires_in, iam_url, impersonate, sts_exchange
-from .oauth_http import RefusedAnswer, TokenHttpError, get_local, json_field, post_form, secret_endpoint
+from .oauth_http import RefusedAnswer, TokenHttpError, get_local, json_field, post_form, printable_url, secret_endpoint
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -146,6 +146,8 @@ def _external_ok(doc: dict[str, object]) -> bool:
         return False  # executable, environment_id (AWS), certificate, or anything unknown
     if bool(_str(source, "file")) == bool(_str(source, "url")):
         return False
+    if _str(source, "url") and not printable_url(str(source["url"])):
+        return False  # requests would percent-encode it; http1 sends URLs as they are
     headers = source.get("headers")
     if headers is not None and not (isinstance(headers, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):

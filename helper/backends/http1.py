@@ -18,7 +18,8 @@ does that one exchange on a socket:
 It sends `Connection: close` and never reuses a connection: a token fetch makes one request per endpoint.
 Errors are what the socket and ssl raise (TimeoutError, ssl.SSLError, ConnectionError...), TunnelError for a
 proxy that refused the tunnel, and AnswerError (an OSError) for an answer that is not HTTP/1.x or ends early.
-Header names and values with CR or LF are refused (ValueError) before anything is sent, as http.client does.
+A method, target or header that http.client would refuse (CR, LF, NUL; a space or control character in the
+target) is InvalidRequest, a ValueError, before anything is sent.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ if TYPE_CHECKING:
 MAX_LINE = 65536  # http.client's _MAXLINE
 MAX_HEADERS = 100  # http.client's _MAXHEADERS
 RECV = 65536
+MAX_INFORMATIONAL = 10  # 1xx answers skipped before the final one: a server cannot keep the read going forever
+
+
+class InvalidRequest(ValueError):
+    """A request this module will not send: a method, target, header name or value with a character that does
+    not belong there (CR, LF, NUL, a space in the target...), as http.client refuses them. Raised before
+    anything is sent."""
 
 
 class AnswerError(OSError):
@@ -60,7 +68,9 @@ def _wire_host(host: str) -> str | bytes:
 
 
 def authority(host: str, port: int, default_port: int) -> str:
-    """The Host header's value: `host` (IPv6 in brackets) with `:port` unless it is the scheme's default."""
+    """The Host header's value: `host` (IPv6 in brackets; a non-ASCII name IDNA-encoded, as http.client does)
+    with `:port` unless it is the scheme's default."""
+    host = host if host.isascii() else host.encode("idna").decode("ascii")
     shown = f"[{host}]" if ":" in host else host
     return shown if port == default_port else f"{shown}:{port}"
 
@@ -92,53 +102,62 @@ def _tunnel(sock: socket.socket, host: str, port: int) -> None:
     reader = _Reader(sock)
     status, reason = _status_line(reader.line())
     _header_lines(reader)
+    if status != 200:  # a refusal may carry a body: the status is what to report
+        raise TunnelError(f"Tunnel connection failed: {status} {reason}".rstrip())
     if reader.pending:
         raise TunnelError("the proxy sent data before the tunnel opened")
-    if status != 200:
-        raise TunnelError(f"Tunnel connection failed: {status} {reason}".rstrip())
 
 
 def exchange(sock: socket.socket, method: str, target: str, headers: dict[str, str], body: bytes | None, *,
              max_body: int) -> Answer:
     """Send one request (`headers` must hold Host; Content-Length is added for a body, `Connection: close`
     always) and read its answer. The socket's timeout bounds each read."""
+    # http.client's checks: the method a token, the target printable ASCII without spaces (a URL path with
+    # CR LF in it would otherwise write headers of its own), no CR, LF or NUL in a header
+    if not (method.isascii() and method.isalpha()) or not target or not all("!" <= c <= "~" for c in target):
+        raise InvalidRequest(f"invalid request target {target[:80]!r}")
     lines = [f"{method} {target} HTTP/1.1"]
     sent = {**headers, "Connection": "close"}
     if body is not None:
         sent["Content-Length"] = str(len(body))
     for name, value in sent.items():
-        if any(c in name or c in value for c in "\r\n\0") or not name or ":" in name:
-            raise ValueError(f"invalid header {name!r}")
+        if any(c in name or c in value for c in "\r\n\0") or not name or ":" in name or " " in name:
+            raise InvalidRequest(f"invalid header {name!r}")
         lines.append(f"{name}: {value}")
     sock.sendall("\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + (body or b""))
     reader = _Reader(sock)
-    while True:
+    for _ in range(MAX_INFORMATIONAL + 1):
         status, reason = _status_line(reader.line())
         fields = _header_lines(reader)
         if not 100 <= status < 200:
             break
+    else:
+        raise AnswerError(f"more than {MAX_INFORMATIONAL} informational (1xx) answers")
     if method == "HEAD" or status in (204, 304):
         return Answer(status, reason, fields, b"")
     coding = fields.get("transfer-encoding", "").lower()
-    if coding:
-        if coding.rsplit(",", 1)[-1].strip() != "chunked":
-            return Answer(status, reason, fields, reader.rest(max_body))
+    if coding.rsplit(",", 1)[-1].strip() == "chunked":
         return Answer(status, reason, fields, _chunked(reader, max_body))
-    length = fields.get("content-length")
+    length = fields.get("content-length")  # another transfer coding: framed as http.client frames it
     if length is None:
         return Answer(status, reason, fields, reader.rest(max_body))
     values = {v.strip() for v in length.split(",")}
-    if len(values) != 1 or not next(iter(values)).isdigit():
-        raise AnswerError(f"bad Content-Length {length!r}")
-    size = int(values.pop())
-    return Answer(status, reason, fields, reader.exactly(min(size, max_body)))
+    size_text = next(iter(values))
+    if len(values) != 1 or not _decimal(size_text):
+        raise AnswerError(f"bad Content-Length {length[:40]!r}")
+    return Answer(status, reason, fields, reader.exactly(min(int(size_text), max_body)))
+
+
+def _decimal(text: str) -> bool:
+    """ASCII digits, at most 18 of them (str.isdigit alone takes "²" and a 5000-digit number)."""
+    return 0 < len(text) <= 18 and text.isascii() and text.isdigit()
 
 
 def _status_line(line: bytes) -> tuple[int, str]:
     text = line.decode("latin-1").rstrip("\r\n")
     version, _, rest = text.partition(" ")
     code, _, reason = rest.partition(" ")
-    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit() or int(code) < 100:
+    if not version.startswith("HTTP/1.") or len(code) != 3 or not _decimal(code) or int(code) < 100:
         raise AnswerError(f"not an HTTP/1.x status line: {text[:80]!r}" if text else "no answer (connection closed)")
     return int(code), reason.strip()
 
@@ -161,39 +180,48 @@ def _header_lines(reader: _Reader) -> dict[str, str]:
     raise AnswerError(f"more than {MAX_HEADERS} headers")
 
 
+HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
 def _chunked(reader: _Reader, max_body: int) -> bytes:
     parts: list[bytes] = []
     kept = 0
     while True:
         size_text = reader.line().split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise AnswerError(f"bad chunk size {size_text[:20]!r}") from None
+        if not 0 < len(size_text) <= 15 or not HEX.issuperset(size_text):
+            raise AnswerError(f"bad chunk size {size_text[:20]!r}")
+        size = int(size_text, 16)
         if size == 0:
             _header_lines(reader)  # the trailer, up to its blank line
+            return b"".join(parts)
+        if kept + size >= max_body:  # enough: the rest is never read, as read(max_body) leaves it
+            parts.append(reader.exactly(max_body - kept))
             return b"".join(parts)
         parts.append(reader.exactly(size))
         if reader.line() not in (b"\r\n", b"\n"):
             raise AnswerError("a chunk does not end where its size says")
         kept += size
-        if kept >= max_body:
-            return b"".join(parts)[:max_body]
 
 
 class _Reader:
-    """Buffered reads from the socket: lines, exact sizes, or all until the connection ends."""
+    """Buffered reads from the socket: lines, exact sizes, or all until the connection ends. The buffer is a
+    bytearray, so a large body costs its size, not its size squared."""
 
     __slots__ = ("pending", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.pending = b""
+        self.pending = bytearray()
 
-    def _more(self) -> bool:
-        data = self.sock.recv(RECV)
+    def _more(self, want: int = RECV) -> bool:
+        data = self.sock.recv(max(1, min(want, RECV)))
         self.pending += data
         return bool(data)
+
+    def _take(self, size: int) -> bytes:
+        data = bytes(self.pending[:size])
+        del self.pending[:size]
+        return data
 
     def line(self) -> bytes:
         while True:
@@ -201,8 +229,7 @@ class _Reader:
             if end >= 0:
                 if end + 1 > MAX_LINE:
                     break
-                line, self.pending = self.pending[:end + 1], self.pending[end + 1:]
-                return line
+                return self._take(end + 1)
             if len(self.pending) > MAX_LINE:
                 break
             if not self._more():
@@ -213,13 +240,11 @@ class _Reader:
 
     def exactly(self, size: int) -> bytes:
         while len(self.pending) < size:
-            if not self._more():
+            if not self._more(size - len(self.pending)):
                 raise AnswerError(f"the answer ended {size - len(self.pending)} bytes early")
-        data, self.pending = self.pending[:size], self.pending[size:]
-        return data
+        return self._take(size)
 
     def rest(self, limit: int) -> bytes:
-        while len(self.pending) < limit and self._more():
+        while len(self.pending) < limit and self._more(limit - len(self.pending)):
             pass
-        data, self.pending = self.pending[:limit], b""
-        return data
+        return self._take(limit)

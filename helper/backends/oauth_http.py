@@ -80,6 +80,8 @@ def split_url(url: str, what: str) -> tuple[str, str, int | None, str]:
     scheme = scheme.lower()
     if not sep or scheme not in ("http", "https"):
         raise TokenHttpError(f"{what} {url!r} must be an http(s) URL")
+    if not printable_url(url):  # http.client refuses these too (a CR LF in a path would write headers)
+        raise TokenHttpError(f"{what} {url!r} must be printable ASCII, without spaces")
     rest = rest.split("#", 1)[0]
     cut = min([i for i in (rest.find("/"), rest.find("?")) if i >= 0] or [len(rest)])
     netloc, target = rest[:cut], rest[cut:]
@@ -89,6 +91,11 @@ def split_url(url: str, what: str) -> tuple[str, str, int | None, str]:
     host, port = split
     host = host[1:-1] if host.startswith("[") else host
     return scheme, host.lower(), port, target if target.startswith("/") else "/" + target
+
+
+def printable_url(url: str) -> bool:
+    """Whether `url` is printable ASCII without spaces, as a request line needs it (no percent-encoding here)."""
+    return all("!" <= c <= "~" for c in url)
 
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -238,7 +245,7 @@ def post(url: str, data: bytes, headers: dict[str, str], what: str, secrets: tup
         answer = http1.exchange(sock, "POST", target, {
             "Host": http1.authority(host, port or default, default), "Accept-Encoding": "identity", **sent},
             data, max_body=MAX_BODY)
-    except OSError as exc:
+    except (OSError, http1.InvalidRequest) as exc:
         raise TokenHttpError(f"{what}: {shown}: {type(exc).__name__}: {_scrub(str(exc), secrets)}") from None
     finally:
         sock.close()
@@ -302,7 +309,7 @@ def get_local(url: str, headers: dict[str, str], what: str, secrets: tuple[str, 
                 **headers, "User-Agent": _user_agent()}, None, max_body=MAX_BODY)
         finally:
             sock.close()
-    except OSError as exc:
+    except (OSError, http1.InvalidRequest) as exc:
         raise TokenHttpError(f"{what}: cannot reach {url.split('?', 1)[0]}: {type(exc).__name__}: "
                              f"{_scrub(str(exc), secrets)}") from None
     return answer.status, answer.headers.get("www-authenticate"), answer.body
