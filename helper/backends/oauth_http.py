@@ -12,8 +12,10 @@ endpoints are link-local or localhost and are called without a proxy, as azure-i
 plain http (allowed to a loopback authority only) or to a loopback host never goes through a proxy, whatever
 `http_proxy` and `no_proxy` say: the proxy would read the client secret in clear. Nothing network-related is
 imported until a token must be fetched: a cache hit imports no `urllib`, `http.client` or `ssl`. Every call is
-bounded (2 s to reach a managed-identity endpoint, 10 s per connect or read) and never retried: the person
-waiting on the pull pays for every retry, and a failed refresh keeps serving a still-valid cached token.
+bounded (2 s to reach a managed-identity endpoint, 10 s per connect or read) and never retried here: the
+person waiting on the pull pays for every retry, and a failed refresh keeps serving a still-valid cached token.
+A caller that stands in for an SDK retrying a refusal retries as that SDK does, from `RefusedAnswer`
+(google_fast: google-auth's token request retries).
 
 Errors say which step failed and why (HTTP status, Entra's `error` and AADSTS description), with any
 secret or token that was sent scrubbed from the text.
