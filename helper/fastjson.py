@@ -68,9 +68,17 @@ def dumps_strings(mapping: dict[str, str], sort: bool = False) -> str:
         import json
 
         return json.dumps(mapping, separators=(",", ":"), sort_keys=sort)
-    quote = _json.encode_basestring_ascii
     items = sorted(mapping.items()) if sort else mapping.items()
     return "{" + ",".join(f"{quote(k)}:{quote(v)}" for k, v in items) + "}"
+
+
+def quote(text: str) -> str:
+    """A JSON string literal, ASCII-escaped, as `json.dumps(text)` writes it."""
+    if _json is None:  # pragma: no cover
+        import json
+
+        return json.dumps(text)
+    return str(_json.encode_basestring_ascii(text))
 
 
 def dumps_flat(mapping: Mapping[str, object]) -> str:
@@ -78,7 +86,6 @@ def dumps_flat(mapping: Mapping[str, object]) -> str:
     (key order, `", "` and `": "`, ASCII escapes, `float.__repr__`), without importing `json`. Anything else
     (a nested value, a non-finite float, a key that is not a string) is left to `json.dumps` itself."""
     if _json is not None and all(isinstance(k, str) and _flat(v) for k, v in mapping.items()):
-        quote = _json.encode_basestring_ascii
         return "{" + ", ".join(f"{quote(k)}: {_scalar(v)}" for k, v in mapping.items()) + "}"
     import json
 
@@ -91,7 +98,7 @@ def _flat(value: object) -> bool:
 
 def _scalar(value: object) -> str:
     if isinstance(value, str):
-        return str(_json.encode_basestring_ascii(value))
+        return quote(value)
     if value is None:
         return "null"
     if value is True or value is False:

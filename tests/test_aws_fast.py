@@ -65,6 +65,19 @@ def test_the_signature_is_botocores_for_the_same_request_and_time(
     assert ("X-Amz-Security-Token" in ours) == bool(token)
 
 
+@pytest.mark.parametrize("account", [None, "123456789012", "0\"\u00e9"])
+def test_the_request_body_is_the_one_botocore_serializes(account: str | None) -> None:
+    import botocore.session
+    from botocore.serialize import create_serializer
+
+    client = botocore.session.Session().create_client("ecr", region_name="us-east-1", aws_access_key_id="a",
+                                                      aws_secret_access_key="b")
+    params = {"registryIds": [account]} if account else {}
+    model = client.meta.service_model.operation_model("GetAuthorizationToken")
+    theirs = create_serializer("json").serialize_to_request(params, model)["body"]
+    assert aws_fast.request_body(account) == theirs
+
+
 def test_a_different_secret_gives_a_different_signature() -> None:
     """Control: the comparison above would see a wrong key."""
     one, two = (aws_sigv4.sign({"Host": "h"}, b"", region="us-east-1", service="ecr", access_key="A", secret_key=key,

@@ -448,3 +448,19 @@ def test_urllib_makes_the_request_whenever_a_proxy_variable_could_apply(
     assert proxy_may_apply(url) is urllib_decides
     monkeypatch.setattr(sys, "platform", "darwin")  # the system's proxy settings: urllib always decides there
     assert proxy_may_apply(url) is (not url.startswith("http://") and "localhost" not in url)
+
+
+@given(st.text(), st.sampled_from(["", "/", "@", "-_.~"]), st.booleans())
+@example("a b/c@d~e", "@", False)
+@example("\u00e9 \x00+", "", True)
+def test_percent_encode_is_urllib_quote_or_quote_plus(text: str, safe: str, plus: bool) -> None:
+    import urllib.parse
+
+    quote = urllib.parse.quote_plus if plus else urllib.parse.quote
+    try:
+        expected = quote(text, safe=safe)
+    except UnicodeEncodeError:  # a lone surrogate: urllib cannot encode it either
+        with pytest.raises(UnicodeEncodeError):
+            http1.percent_encode(text, safe, plus)
+        return
+    assert http1.percent_encode(text, safe, plus) == expected

@@ -101,40 +101,25 @@ def _authorization() -> dict[str, str]:
 def _once(url: str, headers: dict[str, str]) -> object:
     from .. import fastjson
     from . import http1
-    from .aws_http import ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+    from .aws_http import send
     from .oauth_http import split_url
 
-    _, host, port, target = split_url(url, "the container credentials URL")
-    failure: BotocoreLike
+    _, host, port, _ = split_url(url, "the container credentials URL")
+    sent = {"Host": http1.authority(host, port or 80, 80), "Accept": "application/json", **headers,
+            "User-Agent": "docker-credential-switchboard"}
+    try:  # no CA (http only) and no proxy: the fetcher's own session has none
+        status, body = send("GET", url, sent, None, (TIMEOUT_S, TIMEOUT_S), None, "", endpoint=url)
+    except BotocoreLike as failure:  # botocore's RETRYABLE_HTTP_ERRORS, named as it names them
+        raise MetadataRetrievalError(
+            error_msg=f"Received error when attempting to retrieve container metadata: {failure}") from None
+    text = body.decode("utf-8")
+    if status != 200:
+        raise MetadataRetrievalError(error_msg=f"Received non 200 response {status} from container metadata: {text}")
     try:
-        sock = http1.connect(host, port or 80, TIMEOUT_S)
-    except TimeoutError:
-        failure = ConnectTimeoutError(endpoint_url=url)
-    except OSError:
-        failure = EndpointConnectionError(endpoint_url=url)
-    else:
-        try:
-            sock.settimeout(TIMEOUT_S)
-            answer = http1.exchange(sock, "GET", target, {
-                "Host": http1.authority(host, port or 80, 80), "Accept": "application/json", **headers,
-                "User-Agent": "docker-credential-switchboard"}, None, max_body=1 << 20)
-        except TimeoutError:
-            failure = ReadTimeoutError(endpoint_url=url)
-        except OSError:
-            failure = ConnectionClosedError(endpoint_url=url)
-        else:
-            text = answer.body.decode("utf-8")
-            if answer.status != 200:
-                raise MetadataRetrievalError(
-                    error_msg=f"Received non 200 response {answer.status} from container metadata: {text}")
-            try:
-                return fastjson.loads(text)
-            except ValueError:
-                raise MetadataRetrievalError(
-                    error_msg="Unable to parse JSON returned from container metadata services") from None
-        finally:
-            sock.close()
-    raise MetadataRetrievalError(error_msg=f"Received error when attempting to retrieve container metadata: {failure}")
+        return fastjson.loads(text)
+    except ValueError:
+        raise MetadataRetrievalError(
+            error_msg="Unable to parse JSON returned from container metadata services") from None
 
 
 def credentials() -> tuple[str, str, str]:

@@ -29,14 +29,16 @@ credentials, endpoint, CA bundle and proxy, and send the same request; `plan` sa
 
 from __future__ import annotations
 
-import json
 import os
 
+from .. import fastjson
 from ..fsutil import read_signed
 from .aws_identity import shared_files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..pod import PodIdentity
 
 # Present at all, each sends the fetch to botocore.
@@ -212,9 +214,9 @@ def xml_error(status: int, data: bytes) -> tuple[str, str]:
 def _web_identity(plan: Plan) -> tuple[str, str, str | None]:
     """AssumeRoleWithWebIdentity as botocore's provider sends it: the keys it answers."""
     import time
-    from urllib.parse import quote
 
     from .aws_http import post
+    from .http1 import percent_encode
 
     with open(str(plan.token_file)) as handle:  # botocore's FileWebIdentityTokenLoader: text, as read
         token = handle.read()
@@ -223,7 +225,7 @@ def _web_identity(plan: Plan) -> tuple[str, str, str | None]:
     session = plan.session_name or f"botocore-session-{int(time.time())}"
     form = {"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15", "RoleArn": str(plan.role_arn),
             "RoleSessionName": str(session), "WebIdentityToken": token}
-    body = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in form.items()).encode()
+    body = "&".join(f"{percent_encode(k)}={percent_encode(v)}" for k, v in form.items()).encode()
     url = str(plan.sts)
     headers = {"Host": url.split("://", 1)[1], "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
                "Content-Length": str(len(body))}
@@ -247,6 +249,11 @@ def _expiry(value: object) -> float:
     return datetime.fromisoformat(str(value)).timestamp()
 
 
+def request_body(account: str | None) -> bytes:
+    """GetAuthorizationToken's JSON body as botocore serializes it (`json.dumps`), without importing json."""
+    return (f'{{"registryIds": [{fastjson.quote(account)}]}}' if account else "{}").encode()
+
+
 def get_authorization_token(plan: Plan, account: str | None) -> tuple[str, float]:
     """GetAuthorizationToken of ECR (for `account`) or ECR Public: the authorization token and its expiry."""
     import time
@@ -267,7 +274,7 @@ def get_authorization_token(plan: Plan, account: str | None) -> tuple[str, float
     scheme, _, host = url.partition("://")
     host = host[:-4] if host.endswith(":443") and scheme == "https" else host
     host = host[:-3] if host.endswith(":80") and scheme == "http" else host
-    body = json.dumps({"registryIds": [account]} if account else {}).encode()
+    body = request_body(account)
     headers = {"Host": host, "X-Amz-Target": TARGETS[str(plan.service)],
                "Content-Type": "application/x-amz-json-1.1"}
     region, service = ("us-east-1", "ecr-public") if plan.service == "ecr-public" else (str(plan.region), "ecr")
@@ -284,7 +291,7 @@ def get_authorization_token(plan: Plan, account: str | None) -> tuple[str, float
                 legacy=False, parse_error=json_error, ca=plan.ca[0], proxy=plan.proxy[0],
                 sign=signed)
     try:
-        answer = json.loads(data.decode("utf-8")) if data else {}
+        answer: Any = fastjson.loads(data.decode("utf-8")) if data else {}  # indexed as botocore's parsed dict
     except ValueError:
         answer = {}
     found = answer["authorizationData"]

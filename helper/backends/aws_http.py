@@ -12,15 +12,16 @@ is missing); TLS 1.2 at least, as urllib3. A proxy is found with the functions b
 
 from __future__ import annotations
 
-import json
 import os
 
+from .. import fastjson
 from .cabundle import certifi_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable
+    from typing import Any
 
 THROTTLED = frozenset({  # botocore/retries/standard.py _THROTTLED_ERROR_CODES, with the transient codes
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
@@ -133,14 +134,18 @@ def _split(authority: str, default: int) -> tuple[str, int]:
     return host.strip("[]"), int(port) if port else default
 
 
-def _once(url: str, headers: dict[str, str], body: bytes, timeouts: tuple[float, float], ca: str | None,
-          proxy: str) -> tuple[int, bytes]:
+def send(method: str, url: str, headers: dict[str, str], body: bytes | None, timeouts: tuple[float, float],
+         ca: str | None, proxy: str, endpoint: str | None = None) -> tuple[int, bytes]:
+    """One request (`headers` hold Host) and its (status, body), failing with botocore's class for what went
+    wrong: connect (ConnectTimeoutError, SSLError, ProxyConnectionError, EndpointConnectionError) or after
+    (ReadTimeoutError, ConnectionClosedError), named with `endpoint` (default: the URL's root)."""
     import ssl
 
     from . import http1
 
-    endpoint = url.rstrip("/") + "/"
-    scheme, _, authority = url.partition("://")
+    scheme, _, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    endpoint = endpoint or f"{scheme}://{authority}/"
     host, port = _split(authority, 443 if scheme == "https" else 80)
     try:
         sock = http1.connect(host, port, timeouts[0], tls=_context(ca or "") if scheme == "https" else None,
@@ -155,7 +160,7 @@ def _once(url: str, headers: dict[str, str], body: bytes, timeouts: tuple[float,
         raise EndpointConnectionError(endpoint_url=endpoint) from None
     try:
         sock.settimeout(timeouts[1])
-        answer = http1.exchange(sock, "POST", "/", headers, body, max_body=1 << 24)
+        answer = http1.exchange(sock, method, slash + path or "/", headers, body, max_body=1 << 24)
         return answer.status, answer.body
     except TimeoutError:
         raise ReadTimeoutError(endpoint_url=endpoint) from None
@@ -176,7 +181,7 @@ def json_error(status: int, data: bytes) -> tuple[str, str]:
             phrase = ""
         return str(status), phrase
     try:
-        body = json.loads(data.decode("utf-8")) if data else {}
+        body: Any = fastjson.loads(data.decode("utf-8")) if data else {}
     except ValueError:
         body = {"message": data.decode("utf-8")}
     code = str(body.get("__type", str(status)))
@@ -195,7 +200,7 @@ def post(url: str, headers: dict[str, str], body: bytes, *, service: str, operat
         last = attempt == attempts
         try:
             sent = sign(headers) if sign is not None else headers
-            status, data = _once(url, sent, body, timeouts, ca, proxy)
+            status, data = send("POST", url, sent, body, timeouts, ca, proxy)
         except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, SSLError, ConnectionClosedError,
                 ProxyConnectionError):
             if last:

@@ -106,11 +106,11 @@ def _rfc3339(text: str) -> float:
 
 def iam_url(base: str, account: str) -> str:
     """The IAM Credentials `generateAccessToken` URL of `account` under `base` (IAM_ENDPOINT or a route's)."""
-    from urllib.parse import quote
+    from .http1 import percent_encode
 
     if "/" in account or not account.strip():
         raise TokenHttpError(f"{account!r} is not a Google service account e-mail")
-    return f"{base}/v1/projects/-/serviceAccounts/{quote(account, safe='@')}:generateAccessToken"
+    return f"{base}/v1/projects/-/serviceAccounts/{percent_encode(account, safe='@')}:generateAccessToken"
 
 
 def _iam_url(params: dict[str, object], account: str) -> str:

@@ -62,6 +62,16 @@ class Answer:
         self.body = body
 
 
+UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")  # urllib's _ALWAYS_SAFE
+
+
+def percent_encode(text: str, safe: str = "", plus: bool = False) -> str:
+    """`urllib.parse.quote(text, safe)` (UTF-8; `quote_plus` with `plus`: a space as "+"), without importing
+    urllib.parse (~1.5 ms of a cold `get`): the form bodies and URL parts the token requests send."""
+    keep = UNRESERVED.union(safe.encode("ascii"))
+    return "".join(chr(b) if b in keep else "+" if plus and b == 0x20 else f"%{b:02X}" for b in text.encode("utf-8"))
+
+
 def _wire_host(host: str) -> str | bytes:
     """`host` for getaddrinfo and SNI: ASCII bytes, so that neither imports the idna codec for it."""
     return host.encode("ascii") if host.isascii() else host
